@@ -65,6 +65,7 @@ class TradeMsg(_Event, tag="trade", frozen=True):
     ignore_best_match: bool | None = field(name="M", default=None)
     buyer_order_id: int | None = field(name="b", default=None)  # retired by Binance; old recordings have it
     seller_order_id: int | None = field(name="a", default=None)
+    order_type: str | None = field(name="X", default=None)  # futures: MARKET, LIQUIDATION, INSURANCE_FUND
 
 
 class AggTradeMsg(_Event, tag="aggTrade", kw_only=True, frozen=True):
