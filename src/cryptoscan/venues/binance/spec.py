@@ -11,10 +11,7 @@ import enum
 import re
 from dataclasses import dataclass
 
-
-class Venue(enum.StrEnum):
-    SPOT = "spot"
-    FUTURES = "futures"
+from cryptoscan.events import Venue as Venue  # re-exported: one Venue for every layer
 
 
 class Category(enum.StrEnum):
