@@ -215,7 +215,9 @@ class ServerShutdownMsg(_Event, tag="serverShutdown", frozen=True):
 # --- futures user data ----------------------------------------------------------------------------------
 
 
-class OrderData(Struct, omit_defaults=True, frozen=True):
+class OrderData(Struct, frozen=True, kw_only=True):
+    """``ORDER_TRADE_UPDATE``'s ``o``. Binance sends every field every time, so none is omitted."""
+
     symbol: str = field(name="s")
     client_order_id: str = field(name="c")
     side: str = field(name="S")
@@ -231,8 +233,8 @@ class OrderData(Struct, omit_defaults=True, frozen=True):
     last_filled_qty: str = field(name="l")
     cum_filled_qty: str = field(name="z")
     last_filled_price: str = field(name="L")
-    commission_asset: str | None = field(name="N", default=None)
-    commission: str | None = field(name="n", default=None)
+    commission_asset: str = field(name="N", default="USDT")
+    commission: str = field(name="n", default="0")
     trade_time: int = field(name="T", default=0)
     trade_id: int = field(name="t", default=0)
     bids_notional: str = field(name="b", default="0")
@@ -244,6 +246,12 @@ class OrderData(Struct, omit_defaults=True, frozen=True):
     position_side: str = field(name="ps", default="BOTH")
     close_position: bool = field(name="cp", default=False)
     realized_profit: str = field(name="rp", default="0")
+    price_protect: bool = field(name="pP", default=False)
+    ignore_si: int = field(name="si", default=0)
+    ignore_ss: int = field(name="ss", default=0)
+    self_trade_prevention: str = field(name="V", default="EXPIRE_MAKER")
+    price_match: str = field(name="pm", default="NONE")
+    good_till_date: int = field(name="gtd", default=0)
 
 
 class OrderTradeUpdateMsg(_Event, tag="ORDER_TRADE_UPDATE", frozen=True):
@@ -259,16 +267,19 @@ class BalanceData(Struct, frozen=True):
     balance_change: str = field(name="bc")
 
 
-class PositionData(Struct, omit_defaults=True, frozen=True):
+class PositionData(Struct, frozen=True, kw_only=True):
+    """``ACCOUNT_UPDATE`` position; every field is always sent."""
+
     symbol: str = field(name="s")
     position_amount: str = field(name="pa")
     entry_price: str = field(name="ep")
-    breakeven_price: str | None = field(name="bep", default=None)
+    breakeven_price: str = field(name="bep", default="0")
     accumulated_realized: str = field(name="cr", default="0")
     unrealized_pnl: str = field(name="up", default="0")
     margin_type: str = field(name="mt", default="cross")
     isolated_wallet: str = field(name="iw", default="0")
     position_side: str = field(name="ps", default="BOTH")
+    margin_asset: str = field(name="ma", default="USDT")
 
 
 class AccountData(Struct, frozen=True):
@@ -312,7 +323,7 @@ class AccountConfigUpdateMsg(_Event, tag="ACCOUNT_CONFIG_UPDATE", frozen=True):
 
 
 class ListenKeyExpiredMsg(_Event, tag="listenKeyExpired", frozen=True):
-    event_time: int = field(name="E")
+    event_time: int | str = field(name="E")  # USD-M docs and live traffic show a string; older payloads an int
     listen_key: str = field(name="listenKey")
 
 
