@@ -36,6 +36,10 @@ class SimOptions:
     spot_weight_per_minute: int = 6000
     futures_weight_per_minute: int = 2400
     tick_ms: int = 20  # real milliseconds between publisher ticks
+    # At --speed > 1, snapshot streams (tickers, depth, bookTicker, markPrice, the open kline) are sent at most
+    # once per this many real ms, so a client sees Binance-like message rates at any speed. Trades and closed
+    # klines are never thinned. At speed 1 Binance's own cadences hold exactly.
+    snapshot_min_real_ms: int = 250
     faults: list[str] = field(default_factory=list)  # e.g. ["drop:30", "stall:60", "malformed:10"]: kind:every_s
     fault_seed: int = 1
 

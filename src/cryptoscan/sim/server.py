@@ -55,7 +55,8 @@ def build_context(
         else:
             from cryptoscan.sim.streams import GeneratorSource
 
-            source = GeneratorSource(market, start_ms, options.truth)
+            floor = int(options.snapshot_min_real_ms * options.speed) if options.speed > 1 else 0
+            source = GeneratorSource(market, start_ms, options.truth, snapshot_floor_ms=floor)
     if account is None:
         from cryptoscan.sim.account import Account
 

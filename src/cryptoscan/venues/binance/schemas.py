@@ -28,7 +28,7 @@ class _Event(Struct, tag_field="e", omit_defaults=True, frozen=True):
     """Base of every payload with an ``e`` field."""
 
 
-class KlineBar(Struct, omit_defaults=True, frozen=True):
+class KlineBar(Struct, frozen=True):
     open_time: int = field(name="t")
     close_time: int = field(name="T")
     symbol: str = field(name="s")

@@ -1,0 +1,101 @@
+"""Bursts and dumps: smooth log-price ramps with a volume spike, as deterministic functions of time.
+
+Profile of one event with log amplitude A = log(1 + pct/100):
+rise with a smoothstep from 0 to A over [start, peak], retrace a fraction ``retr`` of it over [peak, end],
+and keep A * (1 - retr) afterwards. The volume multiplier is ``1 + spike`` during the rise, fading to 1
+halfway through the retrace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cryptoscan.sim.market_universe import MIN_MS
+from cryptoscan.venues.binance.spec import Venue
+
+F64 = NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class Burst:
+    """A pump or dump as clients should detect it (one per listed symbol of the asset)."""
+
+    venue: Venue
+    symbol: str
+    start_ms: int
+    peak_ms: int
+    end_ms: int
+    pct: float
+    kind: str  # "pump" | "dump"
+
+
+class AssetEvents:
+    """Events of one asset as parallel arrays, sorted by start; residuals of finished ones prefix-summed."""
+
+    __slots__ = ("amp", "end", "keep_cum", "pct", "peak", "retr", "spike", "start")
+
+    def __init__(self) -> None:
+        self.start = np.zeros(0, np.int64)
+        self.peak = np.zeros(0, np.int64)
+        self.end = np.zeros(0, np.int64)
+        self.amp = np.zeros(0)
+        self.retr = np.zeros(0)
+        self.spike = np.zeros(0)
+        self.pct = np.zeros(0)
+        self.keep_cum = np.zeros(1)
+
+    def add(self, start: NDArray[Any], peak: NDArray[Any], end: NDArray[Any], pct: NDArray[Any],
+            retr: NDArray[Any], spike: NDArray[Any]) -> None:
+        self.start = np.concatenate([self.start, np.asarray(start, np.int64)])
+        self.peak = np.concatenate([self.peak, peak])
+        self.end = np.concatenate([self.end, end])
+        self.pct = np.concatenate([self.pct, pct])
+        self.amp = np.log1p(self.pct / 100.0)
+        self.retr = np.concatenate([self.retr, retr])
+        self.spike = np.concatenate([self.spike, spike])
+        order = np.argsort(self.end, kind="stable")
+        for name in ("start", "peak", "end", "pct", "amp", "retr", "spike"):
+            setattr(self, name, getattr(self, name)[order])
+        self.keep_cum = np.concatenate([[0.0], np.cumsum(self.amp * (1.0 - self.retr))])
+
+    def profile(self, t: NDArray[np.int64]) -> tuple[F64, F64]:
+        """(log offset, volume multiplier) at each time in ``t`` (sorted ascending)."""
+        t0, t1 = int(t[0]), int(t[-1])
+        done = int(np.searchsorted(self.end, t0, side="right"))
+        off = np.full(t.shape, self.keep_cum[done])
+        vol = np.ones(t.shape)
+        for k in range(done, len(self.end)):
+            s, p, e = int(self.start[k]), int(self.peak[k]), int(self.end[k])
+            if s >= t1:
+                continue
+            a, r = float(self.amp[k]), float(self.retr[k])
+            x = np.clip((t - s) / max(p - s, 1), 0.0, 1.0)
+            y = np.clip((t - p) / max(e - p, 1), 0.0, 1.0)
+            rise = x * x * (3.0 - 2.0 * x)
+            fall = y * y * (3.0 - 2.0 * y)
+            off += a * (rise - r * fall)
+            w = np.where(t < p, np.where(t >= s, 1.0, 0.0), np.clip(1.0 - 2.0 * y, 0.0, 1.0))
+            vol += float(self.spike[k]) * w
+        return off, vol
+
+    def at(self, t_ms: int) -> float:
+        return float(self.profile(np.array([t_ms, t_ms + 1], np.int64))[0][0])
+
+
+def plan_events(rng: np.random.Generator, t_lo: int, t_hi: int, gap_days: float) -> tuple[NDArray[Any], ...]:
+    """Random events over [t_lo, t_hi): (start, peak, end) int arrays and (pct, retr, spike) floats."""
+    span_days = (t_hi - t_lo) / 86_400_000
+    n = int(rng.poisson(span_days / gap_days))
+    start = (t_lo + rng.integers(0, (t_hi - t_lo) // MIN_MS, n) * MIN_MS).astype(np.int64)
+    rise = (rng.integers(60, 12 * 60 + 1, n) * MIN_MS).astype(np.int64)
+    decay = (rise * rng.uniform(1.5, 4.0, n)).astype(np.int64) // MIN_MS * MIN_MS
+    pump = rng.random(n) < 0.65
+    size = rng.random(n)
+    pct = np.where(pump, 7.5 * (40.0 / 7.5) ** size, -7.5 * (30.0 / 7.5) ** size)
+    retr = rng.uniform(0.3, 0.8, n)
+    spike = rng.uniform(3.0, 10.0, n)
+    return start, start + rise, start + rise + decay, pct, retr, spike
