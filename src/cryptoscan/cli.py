@@ -1,5 +1,297 @@
-"""Placeholder; replaced by the real CLI."""
+"""The ``cryptoscan`` command: parse flags, validate the configuration once, set up logging, dispatch.
+
+Exit codes: 0 done (also after Ctrl-C / SIGTERM), 1 runtime failure (e.g. the port is taken),
+2 usage or configuration error. Errors are one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from cryptoscan import __version__
+from cryptoscan.config import ConfigError, Settings, load_config
+from cryptoscan.log import configure_logging
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
-def main() -> None:
-    raise SystemExit(0)
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _non_negative_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"not a port: {text!r}")
+    return value
+
+
+def _existing_path(text: str) -> Path:
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"no such file or directory: {text!r}")
+    return path
+
+
+def _fault(text: str) -> str:
+    from cryptoscan.sim.faults import parse_flag
+
+    try:
+        parse_flag(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows real defaults only: not the None, [] and False of optional flags."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or action.default == []:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    """``--config``, ``--log-json`` and ``--log-level``, accepted before or after the subcommand."""
+    default: Any = argparse.SUPPRESS if suppress else None
+    parser.add_argument(
+        "--config", metavar="PATH", default=default,
+        help="YAML settings file (default: $CRYPTOSCAN_CONFIG, else ./config.yaml if present)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--log-json", action="store_true", default=argparse.SUPPRESS if suppress else False,
+        help="log one JSON object per line (default: logging.json from the config)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--log-level", metavar="LEVEL", type=str.upper, choices=LOG_LEVELS, default=default,
+        help=f"one of {', '.join(LOG_LEVELS)} (default: logging.level from the config)",
+    )  # fmt: skip
+
+
+def _add_sim(sub: Any, common: argparse.ArgumentParser) -> None:
+    from cryptoscan.sim.faults import KINDS
+    from cryptoscan.sim.options import SimOptions
+
+    d = SimOptions()
+    p = sub.add_parser(
+        "sim",
+        parents=[common],
+        formatter_class=_DefaultsFormatter,
+        help="run the local Binance-compatible exchange",
+        description="A local exchange on one port: spot REST /api/v3, futures REST /fapi/v1, spot WebSocket "
+        "/ws and /stream, futures WebSocket /public /market /private, and the /sim control API. "
+        "Prints its URL, then runs until Ctrl-C. Times are market time and scale with --speed.",
+    )
+    add = p.add_argument
+    add("--host", default=d.host, help="interface to listen on")
+    add("--port", type=_port, metavar="N", default=d.port, help="port; 0 picks a free one")
+    add("--seed", type=int, metavar="N", default=d.seed, help="market generator seed")
+    add("--speed", type=_positive_float, metavar="X", default=d.speed, help="market seconds per real second")
+    add("--start-ms", type=_non_negative_int, metavar="MS", help="market start, epoch ms (default: now)")
+    add("--spot-pairs", type=_non_negative_int, metavar="N", default=d.n_spot, help="USDT spot pairs")
+    add("--futures-pairs", type=_non_negative_int, metavar="N", default=d.n_futures, help="USDT-M perpetuals")
+    add("--truth", type=Path, metavar="FILE", help="write every closed kline and burst here (JSON lines)")
+    add("--replay", type=_existing_path, metavar="FILE", help="serve this recording (JSON lines, .gz or a folder)")
+    add("--replay-speed", type=_non_negative_float, metavar="X", default=d.replay_speed, help="0: fastest")
+    n = d.streams_per_connection
+    add("--streams-per-connection", type=_non_negative_int, metavar="N", default=n, help="limit per connection")
+    n = d.connection_attempts_per_5m
+    add("--connection-attempts-per-5m", type=_non_negative_int, metavar="N", default=n, help="limit per client")
+    add("--lifetime-s", type=_positive_float, metavar="S", default=d.lifetime_ms / 1000, help="WebSocket lifetime")
+    add("--spot-weight", type=_non_negative_int, metavar="N", default=d.spot_weight_per_minute, help="REST weight/min")
+    add("--futures-weight", type=_non_negative_int, metavar="N", default=d.futures_weight_per_minute, help="same")
+    add("--tick-ms", type=_positive_int, metavar="MS", default=d.tick_ms, help="real ms between publisher ticks")
+    add(
+        "--snapshot-min-real-ms",
+        type=_positive_int,
+        metavar="MS",
+        default=d.snapshot_min_real_ms,
+        help="at --speed > 1, send each snapshot stream (tickers, depth, open kline) at most this often (real ms)",
+    )
+    add(
+        "--fault",
+        type=_fault,
+        action="append",
+        default=[],
+        metavar="KIND:EVERY_S[:DURATION_MS]",
+        help=f"inject a fault on a schedule (repeatable); kinds: {', '.join(KINDS)}; e.g. --fault drop:30",
+    )
+    add("--fault-seed", type=int, metavar="N", default=d.fault_seed, help="fault schedule seed")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, suppress=True)
+    parser = argparse.ArgumentParser(
+        prog="cryptoscan",
+        description="Real-time momentum scanner for every USDT pair on Binance spot and USD-M futures.",
+        epilog="More commands (scan, record, replay, backtest, dashboard) arrive with the layers they need.",
+    )
+    _global_options(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_sim(sub, common)
+    demo = sub.add_parser(
+        "demo", parents=[common], help="watch the local exchange move in a live table",
+        description="Starts the local exchange in-process (or watches --url), subscribes to !miniTicker@arr "
+        "and shows the session's top gainers and losers. Runs until Ctrl-C or --duration.",
+    )  # fmt: skip
+    demo.add_argument("--speed", type=_positive_float, metavar="X", default=60.0, help="market speed (default 60)")
+    demo.add_argument("--seed", type=int, metavar="N", default=7, help="market seed (default 7)")
+    demo.add_argument("--duration", type=_positive_float, metavar="SECONDS", help="stop after this many seconds")
+    demo.add_argument("--top", type=_positive_int, metavar="N", default=15, help="rows per table (default 15)")
+    demo.add_argument("--url", help="watch this exchange base URL instead of starting one (e.g. a running sim)")
+    sub.add_parser("version", parents=[common], help="print the version", description="Print the version.")
+    return parser
+
+
+async def _until_signal(work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work`` until it ends or SIGINT/SIGTERM arrives; a signal cancels it cleanly."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+        stopper.cancel()
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def _run_sim(args: argparse.Namespace) -> None:
+    from cryptoscan.sim.options import SimOptions
+    from cryptoscan.sim.server import serve
+
+    options = SimOptions(
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        speed=args.speed,
+        start_ms=args.start_ms,
+        n_spot=args.spot_pairs,
+        n_futures=args.futures_pairs,
+        truth=args.truth,
+        replay=args.replay,
+        replay_speed=args.replay_speed,
+        streams_per_connection=args.streams_per_connection,
+        connection_attempts_per_5m=args.connection_attempts_per_5m,
+        lifetime_ms=round(args.lifetime_s * 1000),
+        spot_weight_per_minute=args.spot_weight,
+        futures_weight_per_minute=args.futures_weight,
+        tick_ms=args.tick_ms,
+        snapshot_min_real_ms=args.snapshot_min_real_ms,
+        faults=list(args.fault),
+        fault_seed=args.fault_seed,
+    )
+
+    def ready(url: str) -> None:
+        print(f"cryptoscan sim listening on {url}", flush=True)
+
+    asyncio.run(_until_signal(serve(options, ready=ready)))
+
+
+def _run_demo(args: argparse.Namespace) -> None:
+    import httpx
+
+    from cryptoscan.demo import run_demo, watch
+
+    async def work() -> None:
+        if args.url:
+            try:
+                await watch(args.url.rstrip("/"), duration=args.duration, top=args.top)
+            except httpx.HTTPError as exc:
+                raise OSError(f"cannot reach {args.url}: {exc}") from None
+        else:
+            await run_demo(speed=args.speed, seed=args.seed, duration=args.duration, top=args.top)
+
+    asyncio.run(_until_signal(work()))
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_config(args.config)
+    level = args.log_level or settings.logging.level
+    configure_logging(level, json=args.log_json or settings.logging.json_output)
+    return settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2), already printed by argparse
+        return exc.code if isinstance(exc.code, int) else 2
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    if args.command == "version":
+        print(f"cryptoscan {__version__}")
+        return 0
+    try:
+        _settings(args)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "sim":
+            _run_sim(args)
+        elif args.command == "demo":
+            _run_demo(args)
+    except KeyboardInterrupt:  # a signal before the loop's handlers were in place
+        return 0
+    except OSError as exc:
+        print(f"cryptoscan {args.command}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
