@@ -337,7 +337,7 @@ class CombinedMsg(Struct, frozen=True):
     data: msgspec.Raw
 
 
-class ControlRequest(Struct, frozen=True):
+class ControlRequest(Struct, frozen=True, omit_defaults=True):
     method: str
     id: int | str | None = None
     params: list[str] | list[object] | None = None
