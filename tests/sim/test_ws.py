@@ -7,11 +7,12 @@ import json
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from wsclient import Muted, Watched, recv_json, request, status, until, ws_connect
+from wsclient import Muted, Watched, recv_json, request, status, ws_connect
 
 from conftest import SimFactory
 from cryptoscan.sim.options import SimOptions
 from cryptoscan.sim.server import SimServer
+from helpers import until
 
 
 async def test_raw_path_single_and_multiple(sim: SimServer) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -69,16 +68,6 @@ async def request(ws: ClientConnection, body: dict[str, Any]) -> Any:
             msg = json.loads(await ws.recv())
             if isinstance(msg, dict) and ("result" in msg or "error" in msg):
                 return msg
-
-
-async def until(cond: Callable[[], bool]) -> None:
-    """Poll a condition with a bounded loop (the condition lives in another object: no Event to wait on)."""
-    step = 0.005
-    for _ in range(int(LIMIT_S / step)):
-        if cond():
-            return
-        await asyncio.sleep(step)
-    raise TimeoutError("condition not met in time")
 
 
 async def status(sim: SimServer) -> Any:

@@ -85,6 +85,10 @@ class GapTracker:
         s = self._series.get((venue, symbol, interval))
         return [(a, b) for a, b in s.holes] if s else []
 
+    def open_holes(self) -> int:
+        """Holes not yet filled, over every series (each hole is a run of missing bars)."""
+        return sum(len(s.holes) for s in self._series.values())
+
     def on_closed(self, venue: Venue, symbol: str, interval: str, open_time: int) -> Verdict:
         key = (venue, symbol, interval)
         step = INTERVAL_MS[interval]
