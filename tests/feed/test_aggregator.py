@@ -92,3 +92,38 @@ async def test_streams_select_and_stay_gap_free_across_drops(sim: SimServer) -> 
         assert sim.ctx.stats.violation_counts() == {}
     finally:
         await agg.stop()
+
+
+async def test_user_data_and_new_listings_reach_consumers(sim: SimServer) -> None:
+    from pydantic import SecretStr
+
+    from cryptoscan.events import AccountUpdate, OrderUpdate
+
+    agg = _aggregator(sim, api_key=SecretStr("test-key"), discovery_interval_s=0.5)
+    user: list[object] = []
+    agg.register_user_data_callback(user.append)
+    await agg.start()
+    try:
+        await until(lambda: agg.user_data is not None and agg.user_data.has_key, 10, "listenKey created")
+        async with httpx.AsyncClient(base_url=sim.url) as c:
+            r = await c.post("/sim/account/orders", json={"symbol": "BTCUSDT", "side": "BUY", "quantity": 0.01,
+                                                          "price": 50000})
+            assert r.status_code == 200
+        await until(lambda: sum(isinstance(e, OrderUpdate) for e in user) >= 2, 10, "order updates")
+        await until(lambda: any(isinstance(e, AccountUpdate) for e in user), 10, "account update")
+        statuses = [e.status for e in user if isinstance(e, OrderUpdate)]
+        assert statuses[:2] == ["NEW", "FILLED"]
+        # A pair halted on the exchange is dropped by the next discovery round and unsubscribed.
+        victim = agg.selections[Venue.SPOT].names[0]
+        async with httpx.AsyncClient(base_url=sim.url) as c:
+            r = await c.post("/sim/symbols/status", json={"venue": "spot", "symbol": victim, "status": "BREAK"})
+            assert r.status_code == 200
+        await until(lambda: victim not in agg.selections[Venue.SPOT].names, 20, "delisting seen")
+        stream = f"{victim.lower()}@kline_1m"
+        spot = [c for c in agg.connections.values() if c.venue is Venue.SPOT]
+        await until(lambda: all(stream not in c.streams for c in spot), 20, "unsubscribed on spot")
+        # The futures pair of the same name is another instrument and stays.
+        if victim in agg.selections[Venue.FUTURES].names:
+            assert any(stream in c.streams for c in agg.connections.values() if c.venue is Venue.FUTURES)
+    finally:
+        await agg.stop()

@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import SecretStr
+
 from cryptoscan.clock import Clock, LiveClock
 from cryptoscan.events import ConnectionStatus, Venue
 from cryptoscan.feed.backfill import Backfiller
@@ -29,6 +31,7 @@ from cryptoscan.feed.rest import BinanceRest
 from cryptoscan.feed.router import EventRouter
 from cryptoscan.feed.shards import ConnectGate, ShardKey, ShardPlanner
 from cryptoscan.feed.status import FeedStatus, build_status
+from cryptoscan.feed.userdata import UserDataStream
 from cryptoscan.feed.watchdog import Watchdog
 from cryptoscan.market.snapshot import KlineWindow, MarketSnapshot
 from cryptoscan.market.state import MarketState
@@ -66,6 +69,7 @@ class FeedSettings:
     stale_grace_ms: int = 5_000
     silence_ms: int = 30_000
     dedup: bool = True  # drop duplicated trades and klines at all times, not only during a rotation
+    api_key: SecretStr | None = None  # futures user data (listenKey) when set; from the environment, never logged
     rand: random.Random = field(default_factory=random.Random)
 
 
@@ -111,6 +115,7 @@ class BinanceWebSocketAggregator:
         self._bg: list[asyncio.Task[Any]] = []
         self._statuses: dict[str, ConnectionStatus] = {}
         self._started_ms = 0
+        self.user_data: UserDataStream | None = None
         self._running = False
 
     # --- consumers (the product's words) ------------------------------------------------------------------
@@ -151,6 +156,16 @@ class BinanceWebSocketAggregator:
         self._bg.append(asyncio.create_task(self._pump(), name="feed-pump"))
         self._bg.append(asyncio.create_task(self.backfiller.run(), name="feed-backfill"))
         await self.refresh_universe(load_history=True)
+        if self.settings.api_key is not None and Venue.FUTURES in self.settings.venues:
+            self.user_data = UserDataStream(
+                self.rest,
+                self.rest.ws_base(Venue.FUTURES),
+                on_event=lambda ev: self.router.route([ev]),
+                api_key=self.settings.api_key,
+                on_status=self._on_status,
+                clock=self.clock,
+            )
+            self._bg.append(asyncio.create_task(self.user_data.run(), name="feed-user-data"))
         self._bg.append(asyncio.create_task(self._rediscover(), name="feed-discovery"))
 
     async def stop(self) -> None:
