@@ -7,7 +7,6 @@ bounded polls of a condition, never fixed sleeps.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import httpx
 
@@ -19,16 +18,9 @@ from cryptoscan.feed.rest import BinanceRest
 from cryptoscan.sim.options import SimOptions
 from cryptoscan.sim.server import SimServer
 from cryptoscan.venues.binance.spec import Venue
+from helpers import until
 
 MIN = 60_000
-
-
-async def _until(cond: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not cond():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 async def _sim(sim_factory: SimFactory, speed: float, **opts: object) -> SimServer:
@@ -64,7 +56,7 @@ async def test_a_2500_bar_gap_is_backfilled_exactly_within_budget(sim_factory: S
         bf = Backfiller(rest, clock, sink)
         bf.add(requests)
         runner = asyncio.create_task(bf.run())
-        await _until(lambda: bf.idle)
+        await until(lambda: bf.idle)
         await bf.close()
         await runner
         peak = rest.weights.venues[Venue.FUTURES].peak
@@ -99,7 +91,7 @@ async def test_a_tight_budget_slows_the_backfill_with_zero_violations(sim_factor
         assert bf.add(requests[:3]) == 0  # duplicates are ignored
         t0 = clock.now_ms()
         runner = asyncio.create_task(bf.run())
-        await _until(lambda: bf.idle, timeout_s=20)
+        await until(lambda: bf.idle, limit_s=20)
         elapsed = clock.now_ms() - t0
         await bf.close()
         await runner
@@ -130,7 +122,7 @@ async def test_an_injected_429_is_honoured_and_counted(sim_factory: SimFactory) 
         bf = Backfiller(rest, clock, sink, max_in_flight=1)
         bf.add(requests)
         runner = asyncio.create_task(bf.run())
-        await _until(lambda: bf.idle, timeout_s=10)
+        await until(lambda: bf.idle, limit_s=10)
         await bf.close()
         await runner
     assert bf.counters.throttles == 1 and bf.counters.retries == 0
@@ -157,7 +149,7 @@ async def test_server_errors_are_retried(sim_factory: SimFactory) -> None:
         bf.add([KlineRequest(Venue.FUTURES, "ETHUSDT", "5m", start, start + 4 * 5 * MIN - 1, 4)])
         bf.add([KlineRequest(Venue.FUTURES, "NOPEUSDT", "5m", start, start + 4 * 5 * MIN - 1, 4)])
         runner = asyncio.create_task(bf.run())
-        await _until(lambda: bf.idle, timeout_s=10)
+        await until(lambda: bf.idle, limit_s=10)
         await bf.close()
         await runner
     assert bf.counters.retries == 2 and bf.counters.dropped == 1  # the bad symbol is given up at once

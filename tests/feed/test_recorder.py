@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,14 +15,7 @@ from cryptoscan.feed.recorder import Recorder, combined_urls, record
 from cryptoscan.sim.options import SimOptions
 from cryptoscan.sim.replay import load
 from cryptoscan.venues.binance.spec import Venue
-
-
-async def _until(cond: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not cond():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
+from helpers import until
 
 
 def test_lines_are_replay_lines_and_the_file_appears_only_on_close(tmp_path: Path) -> None:
@@ -95,7 +87,7 @@ async def test_a_recording_replays_to_the_same_frames(sim_factory: SimFactory, t
                 got.append(json.loads(await ws.recv()))
 
         reader = asyncio.create_task(read())
-        await _until(lambda: reader.done(), timeout_s=10)
+        await until(lambda: reader.done(), limit_s=10)
         reader.result()
     assert [(g["stream"], g["data"]) for g in got] == [(r["stream"], r["data"]) for r in recorded]
 

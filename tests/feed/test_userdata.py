@@ -7,7 +7,6 @@ lifetimes pass in about a second. Waits are bounded polls of a condition.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -20,17 +19,10 @@ from cryptoscan.feed.rest import BinanceRest
 from cryptoscan.feed.userdata import UserDataStream
 from cryptoscan.sim.options import SimOptions
 from cryptoscan.sim.server import SimServer
+from helpers import until
 
 KEY = SecretStr("udkey42")
 FAST = BackoffPolicy(initial_ms=50, max_ms=200)
-
-
-async def _until(cond: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not cond():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 async def _post(sim: SimServer, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -81,9 +73,9 @@ async def test_an_order_arrives_as_typed_events(sim_factory: SimFactory) -> None
     h = Harness(sim)
     h.start()
     try:
-        await _until(lambda: h.states() == ["CONNECTED"] and _attached(sim) == 1)
+        await until(lambda: h.states() == ["CONNECTED"] and _attached(sim) == 1)
         await _post(sim, "/sim/account/orders", {"symbol": "BTCUSDT", "side": "BUY", "quantity": 0.5, "price": 100})
-        await _until(lambda: len(h.events) >= 3)
+        await until(lambda: len(h.events) >= 3)
         orders = h.of(OrderUpdate)
         assert [(o.execution_type, o.status) for o in orders] == [("NEW", "NEW"), ("TRADE", "FILLED")]
         assert orders[1].symbol == "BTCUSDT" and orders[1].side == "BUY" and orders[1].filled == 0.5
@@ -103,12 +95,12 @@ async def test_an_expired_key_is_recreated_and_the_stream_resumes(sim_factory: S
     h = Harness(sim)
     h.start()
     try:
-        await _until(lambda: _attached(sim) == 1 and h.stream.counters.keys_created == 1)
+        await until(lambda: _attached(sim) == 1 and h.stream.counters.keys_created == 1)
         await _post(sim, "/sim/account/expire_listen_keys")
-        await _until(lambda: h.stream.counters.keys_created == 2 and _attached(sim) == 1 and h.stream.has_key)
+        await until(lambda: h.stream.counters.keys_created == 2 and _attached(sim) == 1 and h.stream.has_key)
         assert len(h.of(ListenKeyExpired)) == 1 and h.stream.counters.renewals == 1
         await _post(sim, "/sim/account/orders", {"symbol": "ETHUSDT", "side": "SELL", "quantity": 2, "price": 50})
-        await _until(lambda: len(h.of(AccountUpdate)) == 1)
+        await until(lambda: len(h.of(AccountUpdate)) == 1)
         assert [o.status for o in h.of(OrderUpdate)] == ["NEW", "FILLED"]
         assert h.states() == ["CONNECTED", "RECONNECTING", "CONNECTED"]
     finally:
@@ -121,9 +113,9 @@ async def test_keepalive_keeps_the_key_past_its_lifetime(sim_factory: SimFactory
     h = Harness(sim)
     h.start()
     try:
-        await _until(lambda: _attached(sim) == 1)
+        await until(lambda: _attached(sim) == 1)
         t0 = sim.ctx.clock.now_ms()
-        await _until(lambda: h.stream.counters.keepalives >= 4, timeout_s=10)
+        await until(lambda: h.stream.counters.keepalives >= 4, limit_s=10)
         assert sim.ctx.clock.now_ms() - t0 >= 2 * 3_600_000  # two key lifetimes went by
         assert sim.ctx.stats.counters["account.keepalive"] >= 4
         assert sim.ctx.stats.counters["account.listen_key_expired"] == 0
@@ -138,13 +130,13 @@ async def test_a_dropped_connection_reconnects(sim_factory: SimFactory) -> None:
     h = Harness(sim)
     h.start()
     try:
-        await _until(lambda: _attached(sim) == 1)
+        await until(lambda: _attached(sim) == 1)
         await _post(sim, "/sim/faults", {"kind": "drop", "target": "all"})
-        await _until(lambda: h.stream.counters.connects == 2 and _attached(sim) == 1)
+        await until(lambda: h.stream.counters.connects == 2 and _attached(sim) == 1)
         assert h.states() == ["CONNECTED", "RECONNECTING", "CONNECTED"]
         assert h.stream.counters.keys_created == 1  # the key survived: POST returned it again
         await _post(sim, "/sim/account/config", {"symbol": "BTCUSDT", "leverage": 7})
-        await _until(lambda: len(h.events) == 1)
+        await until(lambda: len(h.events) == 1)
         assert type(h.events[0]).__name__ == "AccountConfig"
     finally:
         await h.stop()
@@ -168,11 +160,11 @@ async def test_a_keepalive_answered_1125_makes_a_new_key(sim_factory: SimFactory
     h = Harness(sim)
     h.start()
     try:
-        await _until(lambda: _attached(sim) == 1)
+        await until(lambda: _attached(sim) == 1)
         now = sim.ctx.clock.now_ms()
         old = sim.ctx.account.active_key("udkey42", now)
         assert old is not None and sim.ctx.account.close(old)  # gone, silently: no listenKeyExpired
-        await _until(
+        await until(
             lambda: h.stream.counters.renewals == 1 and _attached(sim) == 1 and h.stream.counters.connects == 2
         )
         assert h.stream.counters.keys_created == 2 and not h.of(ListenKeyExpired)
