@@ -18,7 +18,7 @@ import pytest
 from cryptoscan import __version__
 from cryptoscan.cli import build_parser, main
 
-SUBCOMMANDS = ("sim", "demo", "version")
+SUBCOMMANDS = ("sim", "demo", "record", "replay", "version")
 
 
 def clean_env() -> dict[str, str]:
@@ -39,6 +39,22 @@ def test_every_subcommand_has_help() -> None:
     parser = build_parser()
     actions = [a for a in parser._actions if a.dest == "command"]
     assert set(actions[0].choices) == set(SUBCOMMANDS)  # type: ignore[arg-type]
+
+
+def test_record_and_replay_help_list_their_options(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["record", "--help"])
+    out = capsys.readouterr().out
+    for flag in ("--out", "--exchange-url", "--streams", "--venue", "--seconds"):
+        assert flag in out, flag
+    main(["replay", "--help"])
+    assert "--json" in capsys.readouterr().out
+
+
+def test_stream_names_are_checked_for_shape() -> None:
+    parser = build_parser()
+    args = parser.parse_args(["record", "--out", "x", "--streams", "btcusdt@depth@100ms, !markPrice@arr@1s"])
+    assert args.streams == ["btcusdt@depth@100ms", "!markPrice@arr@1s"]
+    assert parser.parse_args(["record", "--out", "x"]).streams == ["!miniTicker@arr"]
 
 
 def test_sim_help_lists_every_option(capsys: pytest.CaptureFixture[str]) -> None:
@@ -64,6 +80,13 @@ def test_sim_help_lists_every_option(capsys: pytest.CaptureFixture[str]) -> None
         ["sim", "--fault", "drop:-1"],
         ["sim", "--replay", "/no/such/recording.jsonl"],
         ["demo", "--duration", "soon"],
+        ["demo", "--minutes", "0"],
+        ["record"],  # --out is required
+        ["record", "--out", "f.jsonl", "--venue", "options"],
+        ["record", "--out", "f.jsonl", "--streams", "not a stream"],
+        ["record", "--out", "f.jsonl", "--seconds", "-1"],
+        ["replay"],
+        ["replay", "/no/such/recording.jsonl"],
         ["--log-level", "LOUD", "version"],
     ],
 )

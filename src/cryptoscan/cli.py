@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import re
 import signal
 import sys
 from collections.abc import Coroutine, Sequence
@@ -20,6 +21,10 @@ from cryptoscan.config import ConfigError, Settings, load_config
 from cryptoscan.log import configure_logging
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class CommandError(Exception):
+    """A runtime failure of a command, already phrased as one line (exit code 1)."""
 
 
 def _positive_float(text: str) -> float:
@@ -160,27 +165,75 @@ def _add_sim(sub: Any, common: argparse.ArgumentParser) -> None:
     add("--fault-seed", type=int, metavar="N", default=d.fault_seed, help="fault schedule seed")
 
 
+def _add_demo(sub: Any, common: argparse.ArgumentParser) -> None:
+    demo = sub.add_parser(
+        "demo", parents=[common], help="the real feed against the local exchange, in a live view",
+        description="Starts the local exchange in-process at high speed, runs the configured aggregator against "
+        "it and shows the feed's health and the top movers over the last N market minutes. "
+        "Runs until Ctrl-C / SIGTERM or --duration.",
+    )  # fmt: skip
+    add = demo.add_argument
+    add("--speed", type=_positive_float, metavar="X", default=60.0, help="market speed (default 60)")
+    add("--seed", type=int, metavar="N", default=7, help="market seed (default 7)")
+    add("--duration", type=_positive_float, metavar="SECONDS", help="stop after this many seconds")
+    add("--top", type=_positive_int, metavar="N", default=15, help="rows per table (default 15)")
+    add("--minutes", type=_positive_int, metavar="N", default=5, help="movers over this many market minutes (5)")
+    add("--spot-pairs", type=_non_negative_int, metavar="N", default=400, help="USDT spot pairs in the sim (400)")
+    add("--futures-pairs", type=_non_negative_int, metavar="N", default=200, help="USDT-M perpetuals (200)")
+
+
+def _streams(text: str) -> list[str]:
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("no stream names")
+    for name in names:
+        if not re.fullmatch(r"[a-z0-9]+@[A-Za-z0-9_@]+|![A-Za-z0-9_]+@[A-Za-z0-9_@]+", name):
+            raise argparse.ArgumentTypeError(f"not a stream name (e.g. btcusdt@kline_1m): {name!r}")
+    return names
+
+
+def _add_record(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "record", parents=[common], formatter_class=_DefaultsFormatter,
+        help="record raw stream frames to a replay file",
+        description="Records every raw frame of the given streams with its receive time, one JSON line each "
+        "(the format `cryptoscan sim --replay` and `cryptoscan replay` read). A name ending in .gz is "
+        "gzipped. Stops after --seconds or on Ctrl-C / SIGTERM; the file is complete either way.",
+    )  # fmt: skip
+    add = p.add_argument
+    add("--out", type=Path, metavar="FILE", required=True, help="where to write (FILE.part until done)")
+    add("--exchange-url", metavar="URL", help="exchange base URL, e.g. a cryptoscan sim (default: exchange.url, "
+        "else live Binance)")  # fmt: skip
+    add("--streams", type=_streams, metavar="A,B,...", default=["!miniTicker@arr"], help="stream names")
+    add("--venue", choices=("spot", "futures"), default="spot", help="which venue the streams are on")
+    add("--seconds", type=_positive_float, metavar="N", help="stop after N seconds (default: until Ctrl-C)")
+
+
+def _add_replay(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "replay", parents=[common], help="run a recording through the parsers and print a summary",
+        description="Runs a recording (a replay file, .gz, or a folder of them) through the frame parser of its "
+        "venue into market state as fast as possible, and prints events by type and venue, symbols, parse "
+        "errors by kind and the first and last event time.",
+    )  # fmt: skip
+    p.add_argument("file", type=_existing_path, metavar="FILE", help="the recording")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     _global_options(common, suppress=True)
     parser = argparse.ArgumentParser(
         prog="cryptoscan",
         description="Real-time momentum scanner for every USDT pair on Binance spot and USD-M futures.",
-        epilog="More commands (scan, record, replay, backtest, dashboard) arrive with the layers they need.",
+        epilog="More commands (scan, backtest, dashboard, status) arrive with the layers they need.",
     )
     _global_options(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_sim(sub, common)
-    demo = sub.add_parser(
-        "demo", parents=[common], help="watch the local exchange move in a live table",
-        description="Starts the local exchange in-process (or watches --url), subscribes to !miniTicker@arr "
-        "and shows the session's top gainers and losers. Runs until Ctrl-C or --duration.",
-    )  # fmt: skip
-    demo.add_argument("--speed", type=_positive_float, metavar="X", default=60.0, help="market speed (default 60)")
-    demo.add_argument("--seed", type=int, metavar="N", default=7, help="market seed (default 7)")
-    demo.add_argument("--duration", type=_positive_float, metavar="SECONDS", help="stop after this many seconds")
-    demo.add_argument("--top", type=_positive_int, metavar="N", default=15, help="rows per table (default 15)")
-    demo.add_argument("--url", help="watch this exchange base URL instead of starting one (e.g. a running sim)")
+    _add_demo(sub, common)
+    _add_record(sub, common)
+    _add_replay(sub, common)
     sub.add_parser("version", parents=[common], help="print the version", description="Print the version.")
     return parser
 
@@ -238,21 +291,54 @@ def _run_sim(args: argparse.Namespace) -> None:
     asyncio.run(_until_signal(serve(options, ready=ready)))
 
 
-def _run_demo(args: argparse.Namespace) -> None:
-    import httpx
+def _run_demo(args: argparse.Namespace, settings: Settings) -> None:
+    from cryptoscan.demo import run_demo
+    from cryptoscan.feed.rest import RestFailure
+    from cryptoscan.sim.options import SimOptions
 
-    from cryptoscan.demo import run_demo, watch
+    options = SimOptions(n_spot=args.spot_pairs, n_futures=args.futures_pairs)
+    try:
+        asyncio.run(
+            run_demo(
+                settings, speed=args.speed, seed=args.seed, duration=args.duration, top=args.top,
+                minutes=args.minutes, sim_options=options,
+            )
+        )  # fmt: skip
+    except RestFailure as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _run_record(args: argparse.Namespace, settings: Settings) -> None:
+    from cryptoscan.feed.recorder import record
+    from cryptoscan.venues.binance.spec import FUTURES_WS, SPOT_WS, Venue
+
+    venue = Venue(args.venue)
+    url = args.exchange_url or settings.exchange.url or (SPOT_WS if venue is Venue.SPOT else FUTURES_WS)
 
     async def work() -> None:
-        if args.url:
-            try:
-                await watch(args.url.rstrip("/"), duration=args.duration, top=args.top)
-            except httpx.HTTPError as exc:
-                raise OSError(f"cannot reach {args.url}: {exc}") from None
-        else:
-            await run_demo(speed=args.speed, seed=args.seed, duration=args.duration, top=args.top)
+        await record(url, venue, args.streams, args.out, duration_s=args.seconds)
 
-    asyncio.run(_until_signal(work()))
+    try:
+        asyncio.run(_until_signal(work()))
+    except ValueError as exc:  # an unknown stream name
+        raise CommandError(str(exc)) from None
+    print(f"cryptoscan record: wrote {args.out}", flush=True)
+
+
+def _run_replay(args: argparse.Namespace) -> None:
+    import msgspec
+
+    from cryptoscan.app import replay_lines, replay_recording
+
+    try:
+        summary = replay_recording(args.file)
+    except ValueError as exc:  # a line that is not a replay line
+        raise CommandError(str(exc)) from None
+    if args.json:
+        print(msgspec.json.encode(summary).decode())
+        return
+    for line in replay_lines(summary):
+        print(line)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -276,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cryptoscan {__version__}")
         return 0
     try:
-        _settings(args)
+        settings = _settings(args)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
@@ -284,10 +370,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "sim":
             _run_sim(args)
         elif args.command == "demo":
-            _run_demo(args)
+            _run_demo(args, settings)
+        elif args.command == "record":
+            _run_record(args, settings)
+        elif args.command == "replay":
+            _run_replay(args)
     except KeyboardInterrupt:  # a signal before the loop's handlers were in place
         return 0
-    except OSError as exc:
+    except (OSError, CommandError) as exc:
         print(f"cryptoscan {args.command}: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -1,103 +1,93 @@
-"""``cryptoscan demo``: the local exchange, watched like a client would, in a live terminal table.
+"""``cryptoscan demo``: the real feed (``app.build_aggregator``) against the in-process sim, in a live view.
 
-A stand-in until the scanner exists. It starts ``cryptoscan sim`` in-process at high speed, counts the USDT
-pairs from REST ``/api/v3/exchangeInfo``, subscribes to ``!miniTicker@arr`` over a plain WebSocket on
-``/stream`` and shows the session's top gainers and losers. The state (:class:`Board`, :func:`movers`,
-:class:`RateMeter`) is plain and sans-I/O; only :func:`watch` touches sockets.
+It starts ``cryptoscan sim`` in-process at high speed, builds the aggregator from the config exactly as a
+real run would (only the exchange URL, a scaled clock and the sim's watchdog margins differ), and shows the
+feed's health and the top movers over the last ``minutes`` market minutes, read from the aggregator's market
+snapshot: closed 1m klines, or the latest 24 h mini tickers while no kline has closed yet.
+
+The view is pure: :func:`kline_movers`, :func:`ticker_movers`, :func:`status_line`, :func:`render` and
+:class:`RateMeter` take snapshots and numbers; only :func:`run_demo` touches sockets (through the app).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-import httpx
-import msgspec
-import websockets
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
-from websockets.asyncio.client import connect
 
-from cryptoscan.clock import Clock, LiveClock
+from cryptoscan.app import build_aggregator, run_feed, sim_feed_overrides, stop_on_signals
+from cryptoscan.clock import Clock, LiveClock, ScaledClock
+from cryptoscan.config import Settings
+from cryptoscan.feed.aggregator import BinanceWebSocketAggregator
+from cryptoscan.feed.status import FeedStatus
+from cryptoscan.market.snapshot import MarketSnapshot, SnapshotExpired
 from cryptoscan.sim.options import SimOptions
-from cryptoscan.venues.binance.schemas import CombinedMsg, MiniTickerMsg
 
-STREAM = "!miniTicker@arr"
-_ENVELOPE = msgspec.json.Decoder(CombinedMsg)
-_TICKERS = msgspec.json.Decoder(list[MiniTickerMsg])
+REDRAW_S = 0.25  # real seconds between redraws
 
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One line of the table: change since the symbol was first seen in this session."""
+    """One line of a movers table."""
 
+    venue: str
     symbol: str
     change_pct: float
     price: float
-    quote_volume: float
+    quote_volume: float  # over the window (klines) or 24 h (mini tickers)
 
 
-@dataclass(slots=True)
-class Quote:
-    first: float
-    price: float
-    quote_volume: float
-
-
-def movers(quotes: Mapping[str, Quote], n: int) -> tuple[list[Row], list[Row]]:
-    """Top ``n`` gainers (best first) and losers (worst first) by % change over the session."""
-    rows = [
-        Row(symbol, (q.price / q.first - 1.0) * 100.0, q.price, q.quote_volume)
-        for symbol, q in quotes.items()
-        if q.first > 0
-    ]
-    rows.sort(key=lambda r: (-r.change_pct, r.symbol))
-    gainers = [r for r in rows[:n] if r.change_pct > 0]
-    losers = [r for r in reversed(rows[-n:]) if r.change_pct < 0]
+def rank(rows: Iterable[Row], n: int) -> tuple[list[Row], list[Row]]:
+    """Top ``n`` gainers (best first) and losers (worst first); flat rows are in neither."""
+    ordered = sorted(rows, key=lambda r: (-r.change_pct, r.symbol, r.venue))
+    gainers = [r for r in ordered[:n] if r.change_pct > 0]
+    losers = [r for r in reversed(ordered[-n:]) if r.change_pct < 0]
     return gainers, losers
 
 
-@dataclass(slots=True)
-class Board:
-    """Per-symbol session state from miniTickers. Bounded by the number of listed symbols."""
+def kline_movers(snapshots: Mapping[str, MarketSnapshot], minutes: int) -> list[Row]:
+    """Change over the last ``minutes`` closed 1m klines: last close against the first bar's open.
 
-    allowed: frozenset[str] | None = None  # USDT symbols from exchangeInfo; None: accept any *USDT
-    quotes: dict[str, Quote] = field(default_factory=dict)
-    market_ms: int = 0
-    tickers: int = 0
-
-    def update(self, tickers: Iterable[MiniTickerMsg]) -> int:
-        """Apply one ``!miniTicker@arr`` frame; returns how many tickers were used."""
-        used = 0
-        for t in tickers:
-            if not self._wanted(t.symbol):
-                continue
+    Price is the latest mini ticker's close when there is one (fresher than the last closed bar).
+    """
+    rows = []
+    for venue, snap in snapshots.items():
+        for symbol in snap.rings.get("1m", {}):
             try:
-                price, quote_volume = float(t.close), float(t.quote_volume)
-            except ValueError:
+                w = snap.last_n(symbol, "1m", minutes)
+            except SnapshotExpired:
                 continue
-            q = self.quotes.get(t.symbol)
-            if q is None:
-                self.quotes[t.symbol] = Quote(price, price, quote_volume)
-            else:
-                q.price, q.quote_volume = price, quote_volume
-            self.market_ms = max(self.market_ms, t.event_time)
-            used += 1
-        self.tickers += used
-        return used
+            if len(w) == 0 or w.open[0] <= 0:
+                continue
+            close = float(w.close[-1])
+            mini = snap.mini_tickers.get(symbol)
+            price = mini.close if mini is not None else close
+            change = (close / float(w.open[0]) - 1.0) * 100.0
+            rows.append(Row(str(venue), symbol, change, price, float(w.quote_volume.sum())))
+    return rows
 
-    def rows(self, n: int) -> tuple[list[Row], list[Row]]:
-        return movers(self.quotes, n)
 
-    def _wanted(self, symbol: str) -> bool:
-        return symbol in self.allowed if self.allowed is not None else symbol.endswith("USDT")
+def ticker_movers(snapshots: Mapping[str, MarketSnapshot]) -> list[Row]:
+    """24 h change from the latest mini tickers (before any 1m kline has closed)."""
+    return [
+        Row(str(venue), t.symbol, (t.close / t.open - 1.0) * 100.0, t.close, t.quote_volume)
+        for venue, snap in snapshots.items()
+        for t in snap.mini_tickers.values()
+        if t.open > 0
+    ]
+
+
+def market_ms(snapshots: Mapping[str, MarketSnapshot]) -> int:
+    """The newest event time in the snapshots' mini tickers (0 before any)."""
+    return max((t.ts_event for s in snapshots.values() for t in s.mini_tickers.values()), default=0)
 
 
 class RateMeter:
@@ -125,39 +115,20 @@ class RateMeter:
             self._sum -= self._events.popleft()[1]
 
 
-def usdt_symbols(exchange_info: Mapping[str, Any]) -> frozenset[str]:
-    """Symbols quoted in USDT and TRADING, from a ``/api/v3/exchangeInfo`` body, leveraged tokens left out.
-
-    A leveraged token's base is another listed base plus UP/DOWN/BULL/BEAR (BTCUP); JUP stays, J is not listed.
-    """
-    symbols = exchange_info.get("symbols", [])
-    bases = {s.get("baseAsset", "") for s in symbols}
-
-    def leveraged(base: str) -> bool:
-        return any(base.endswith(x) and base[: -len(x)] in bases for x in ("UP", "DOWN", "BULL", "BEAR"))
-
-    return frozenset(
-        s["symbol"]
-        for s in symbols
-        if s.get("quoteAsset") == "USDT" and s.get("status") == "TRADING" and not leveraged(s.get("baseAsset", ""))
+def status_line(status: FeedStatus, messages_per_s: float) -> str:
+    """Connections by state, pairs per venue, rate, lag, reconnects, backfill and drops on one line."""
+    states = Counter(c.state for c in status.connections)
+    conns = ", ".join(f"{n} {state}" for state, n in sorted(states.items())) or "none yet"
+    pairs = ", ".join(f"{venue} {n}" for venue, n in sorted(status.streaming_pairs.items())) or "none yet"
+    lag = (
+        f"lag p50 {status.lag_ms_p50:,.0f} ms p99 {status.lag_ms_p99:,.0f} ms"
+        if status.lag_ms_p50 is not None and status.lag_ms_p99 is not None
+        else "lag -"
     )
-
-
-def ws_base(http_url: str) -> str:
-    """``http://host:port`` -> ``ws://host:port`` (https -> wss)."""
-    if http_url.startswith("https://"):
-        return "wss://" + http_url.removeprefix("https://").rstrip("/")
-    return "ws://" + http_url.removeprefix("http://").rstrip("/")
-
-
-@dataclass(slots=True)
-class DemoStats:
-    url: str = ""
-    usdt_pairs: int = 0
-    frames: int = 0
-    bad_frames: int = 0
-    reconnects: int = 0
-    speed: float = 1.0
+    return (
+        f"connections: {conns}  pairs: {pairs}  {messages_per_s:,.0f} msg/s  {lag}  "
+        f"reconnects {status.reconnects}  backfilled klines {status.backfilled_klines}  drops {status.dropped}"
+    )
 
 
 def _price(p: float) -> str:
@@ -172,117 +143,118 @@ def _volume(v: float) -> str:
     return f"{v:.0f}"
 
 
-def _table(title: str, rows: list[Row], style: str) -> Table:
+def _table(title: str, rows: list[Row], style: str, volume_label: str) -> Table:
     table = Table(title=title, title_style=style, expand=True)
     table.add_column("#", justify="right", style="dim", width=3)
     table.add_column("symbol")
+    table.add_column("venue", style="dim")
     table.add_column("change %", justify="right", style=style)
     table.add_column("price", justify="right")
-    table.add_column("24h quote vol", justify="right")
+    table.add_column(volume_label, justify="right")
     for i, r in enumerate(rows, 1):
-        table.add_row(str(i), r.symbol, f"{r.change_pct:+.2f}", _price(r.price), _volume(r.quote_volume))
+        table.add_row(str(i), r.symbol, r.venue, f"{r.change_pct:+.2f}", _price(r.price), _volume(r.quote_volume))
     return table
 
 
-def render(board: Board, stats: DemoStats, frames_per_s: float, tickers_per_s: float, top: int) -> RenderableType:
-    """The whole screen: a status line and the two tables side by side."""
-    gainers, losers = board.rows(top)
-    when = (
-        datetime.fromtimestamp(board.market_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-        if board.market_ms
-        else "waiting for data"
-    )
-    status = Text.assemble(
+def render(
+    snapshots: Mapping[str, MarketSnapshot],
+    status: FeedStatus,
+    *,
+    messages_per_s: float,
+    speed: float,
+    top: int,
+    minutes: int,
+) -> RenderableType:
+    """The whole screen: a header, the feed's status line, and gainers and losers side by side."""
+    rows = kline_movers(snapshots, minutes)
+    if rows:
+        window, volume_label = f"last {minutes} market min (closed 1m klines)", f"{minutes}m quote vol"
+    else:
+        rows, window, volume_label = ticker_movers(snapshots), "24 h (mini tickers)", "24h quote vol"
+    gainers, losers = rank(rows, top)
+    ms = market_ms(snapshots)
+    when = datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if ms else "waiting for data"
+    header = Text.assemble(
         ("cryptoscan demo ", "bold"),
-        f"{stats.url}  speed {stats.speed:g}x  market {when}\n",
-        f"{stats.usdt_pairs} USDT spot pairs listed, {len(board.quotes)} ticking  ",
-        f"{frames_per_s:.1f} msg/s ({tickers_per_s:,.0f} tickers/s)  ",
-        f"bad frames {stats.bad_frames}  reconnects {stats.reconnects}",
+        f"speed {speed:g}x  market {when}  movers over {window}\n",
+        status_line(status, messages_per_s),
     )
     grid = Table.grid(expand=True, padding=(0, 1))
     grid.add_column(ratio=1)
     grid.add_column(ratio=1)
-    grid.add_row(_table(f"top {top} gainers", gainers, "green"), _table(f"top {top} losers", losers, "red"))
-    return Group(status, grid)
+    grid.add_row(
+        _table(f"top {top} gainers", gainers, "green", volume_label),
+        _table(f"top {top} losers", losers, "red", volume_label),
+    )
+    return Group(header, grid)
 
 
-async def watch(
-    url: str,
-    *,
-    duration: float | None = None,
-    top: int = 15,
-    console: Console | None = None,
-    clock: Clock | None = None,
-    speed: float = 1.0,
-) -> tuple[Board, DemoStats]:
-    """Watch ``url`` (an exchange base URL) until cancelled or ``duration`` real seconds pass."""
-    clock = clock or LiveClock()
-    stats = DemoStats(url=url, speed=speed)
-    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
-        response = await http.get("/api/v3/exchangeInfo")
-        response.raise_for_status()
-        allowed = usdt_symbols(response.json())
-    stats.usdt_pairs = len(allowed)
-    board = Board(allowed=allowed or None)
-    frames, tickers = RateMeter(), RateMeter()
+class _View:
+    """Redraws the Live view from the aggregator's snapshot and status (the only state: a rate meter)."""
 
-    def screen() -> RenderableType:
-        now = clock.monotonic()
-        return render(board, stats, frames.rate(now), tickers.rate(now), top)
+    def __init__(self, live: Live, speed: float, top: int, minutes: int, clock: Clock) -> None:
+        self.live, self.speed, self.top, self.minutes, self.clock = live, speed, top, minutes, clock
+        self.meter = RateMeter()
+        self._seen = 0
 
-    with Live(screen(), console=console, auto_refresh=False, transient=False) as live:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(duration):
-                await _receive(url, board, stats, frames, tickers, clock, lambda: live.update(screen(), refresh=True))
-        live.update(screen(), refresh=True)
-    return board, stats
+    async def draw(self, agg: BinanceWebSocketAggregator) -> None:
+        status = await agg.get_connection_status()
+        snaps = {str(v): s for v, s in (await agg.get_market_snapshot()).items()}
+        now = self.clock.monotonic()
+        self.meter.add(now, max(status.messages - self._seen, 0))
+        self._seen = status.messages
+        screen = render(
+            snaps, status, messages_per_s=self.meter.rate(now), speed=self.speed, top=self.top, minutes=self.minutes
+        )
+        self.live.update(screen, refresh=True)
 
-
-async def _receive(
-    url: str,
-    board: Board,
-    stats: DemoStats,
-    frames: RateMeter,
-    tickers: RateMeter,
-    clock: Clock,
-    redraw: Callable[[], None],
-) -> None:
-    """Read frames forever, reconnecting with a short capped backoff if the exchange drops us."""
-    backoff = 0.25
-    next_draw = 0.0
-    while True:
-        try:
-            async with connect(f"{ws_base(url)}/stream?streams={STREAM}", max_size=2**24) as ws:
-                backoff = 0.25
-                async for message in ws:
-                    now = clock.monotonic()
-                    try:
-                        envelope = _ENVELOPE.decode(message)
-                        used = board.update(_TICKERS.decode(envelope.data))
-                    except (msgspec.DecodeError, msgspec.ValidationError):
-                        stats.bad_frames += 1
-                        continue
-                    stats.frames += 1
-                    frames.add(now)
-                    tickers.add(now, used)
-                    if now >= next_draw:
-                        redraw()
-                        next_draw = now + 0.25
-        except (websockets.ConnectionClosed, OSError):
-            stats.reconnects += 1
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 5.0)
+    async def loop(self, agg: BinanceWebSocketAggregator) -> None:
+        while True:
+            await self.draw(agg)
+            await asyncio.sleep(REDRAW_S)  # the redraw cadence, not a wait for a condition
 
 
 async def run_demo(
+    settings: Settings | None = None,
+    *,
     speed: float = 60.0,
     seed: int = 7,
     duration: float | None = None,
     top: int = 15,
+    minutes: int = 5,
+    sim_options: SimOptions | None = None,
     console: Console | None = None,
-) -> tuple[Board, DemoStats]:
-    """Start the local exchange in-process and watch it."""
+    stop: asyncio.Event | None = None,
+) -> FeedStatus:
+    """Sim in-process, the configured aggregator against it, the live view; until a signal or ``duration``.
+
+    SIGINT/SIGTERM handlers are installed before the sim starts (unless ``stop`` is given), so a signal at
+    any point ends the run the same graceful way. Returns the feed's final status.
+    """
     from cryptoscan.sim.server import SimServer
 
-    async with SimServer(SimOptions(seed=seed, speed=speed)) as sim:
-        return await watch(sim.url, duration=duration, top=top, console=console, speed=speed)
+    settings = settings or Settings()
+    options = sim_options or SimOptions()
+    options.seed, options.speed = seed, speed
+    guard: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+    if stop is None:
+        stop = asyncio.Event()
+        guard = stop_on_signals(stop)
+    real = LiveClock()
+    with guard:
+        async with SimServer(options) as sim:
+            clock = ScaledClock(LiveClock(), speed, start_ms=sim.ctx.clock.now_ms())
+            intervals = tuple(dict.fromkeys(("1m", settings.scanner.interval)))
+            agg = build_aggregator(
+                settings,
+                exchange_url=sim.url,
+                clock=clock,
+                intervals=intervals,
+                history_bars=max(minutes, 1),
+                **sim_feed_overrides(speed, options.snapshot_min_real_ms),
+            )
+            with Live(console=console, auto_refresh=False, transient=False) as live:
+                view = _View(live, speed, top, minutes, real)
+                status = await run_feed(agg, body=view.loop, duration=duration, stop=stop)
+                await view.draw(agg)  # the final picture, after the graceful stop
+    return status

@@ -174,6 +174,9 @@ class BinanceWebSocketAggregator:
             return
         self._running = False
         self._wake.set()  # the pump drains what is queued, then returns
+        # Close the backfiller before cancelling its task: a backfill queued by a closing connection could
+        # otherwise wake it at the moment the cancel lands, and a cancel lost there would hang stop().
+        await self.backfiller.close()
         for task in self._bg:
             if task.get_name() != "feed-pump":
                 task.cancel()
@@ -181,7 +184,6 @@ class BinanceWebSocketAggregator:
         for task in self._tasks.values():
             task.cancel()
         await asyncio.gather(*self._tasks.values(), *self._bg, return_exceptions=True)
-        await self.backfiller.close()
         await self.router.pump()
         await self.dispatcher.stop(drain=True)
         await self.rest.close()

@@ -193,8 +193,9 @@ class Backfiller:
                 timeout = self.max_idle_s
                 if wake_at is not None:
                     timeout = min(timeout, max(0.0, (wake_at - now) / 1000 / self.time_scale))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                with contextlib.suppress(TimeoutError):  # asyncio.timeout never swallows a cancellation
+                    async with asyncio.timeout(timeout):
+                        await self._wake.wait()
         finally:
             await self._cancel_tasks()
 

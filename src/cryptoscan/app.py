@@ -1,0 +1,341 @@
+"""The composition root: the only module that wires config, clock, feed and market together.
+
+The CLI calls these functions; nothing below ``app`` imports it. What lives here:
+
+- :func:`feed_settings` / :func:`build_aggregator`: typed config (``data_aggregator``, ``bot``, ``scanner``,
+  ``exchange``) mapped onto the aggregator's :class:`FeedSettings`, in one place so every key has one meaning;
+- :func:`run_feed`: start the aggregator, run until SIGINT/SIGTERM (or a duration, or a body that ends), then
+  stop it gracefully: sockets closed, queued never-drop events delivered, consumers drained;
+- :func:`sim_feed_overrides`: watchdog margins for an accelerated ``cryptoscan sim``, which thins its snapshot
+  streams to one message per ``snapshot_min_real_ms`` of real time.
+- :func:`replay_recording`: a recording (``cryptoscan record``, the replay format of ``sim/replay.py``) run
+  through the venue parsers into market state as fast as possible, summarised (``cryptoscan replay``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import heapq
+import os
+import signal
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from cryptoscan.clock import Clock, LiveClock
+from cryptoscan.config import Settings
+from cryptoscan.events import Trade
+from cryptoscan.feed.aggregator import BinanceWebSocketAggregator, FeedSettings
+from cryptoscan.feed.status import FeedStatus
+from cryptoscan.log import get_logger
+from cryptoscan.market.state import MarketState
+from cryptoscan.venues.binance.parser import ControlReply, DepthDiff, FrameParser, Parsed
+from cryptoscan.venues.binance.spec import Venue
+
+log = get_logger(__name__)
+
+STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
+
+Body = Callable[[BinanceWebSocketAggregator], Awaitable[None]]
+
+
+def feed_settings(settings: Settings, exchange_url: str | None = None) -> FeedSettings:
+    """Config -> FeedSettings. ``exchange_url`` (a CLI flag) wins over ``exchange.url``.
+
+    Not mapped (no aggregator knob uses them yet): ``use_websockets``, ``ping_interval`` (the connection's
+    ping cadence follows Binance's rules), ``update_interval``, ``ticker_cache_duration``.
+    """
+    agg = settings.data_aggregator
+    return FeedSettings(
+        exchange_url=exchange_url if exchange_url is not None else settings.exchange.url,
+        max_workers=agg.max_workers,
+        chunk_size=agg.chunk_size,
+        min_volume_24h=agg.min_volume_24h,
+        min_price_change=agg.min_price_change,
+        max_pairs=agg.max_pairs,
+        klines_buffer_size=agg.klines_buffer_size,
+        max_reconnections=agg.max_reconnections,
+        analyze_all_usdt_pairs=settings.bot.analyze_all_usdt_pairs,
+        trading_pairs=tuple(settings.bot.trading_pairs),
+        intervals=(settings.scanner.interval,),
+        api_key=settings.exchange.api_key,
+    )
+
+
+def build_aggregator(
+    settings: Settings,
+    exchange_url: str | None = None,
+    clock: Clock | None = None,
+    **overrides: Any,
+) -> BinanceWebSocketAggregator:
+    """The aggregator as the config describes it; ``overrides`` set any other FeedSettings field."""
+    fs = feed_settings(settings, exchange_url)
+    for key, value in overrides.items():
+        if not hasattr(fs, key):
+            raise TypeError(f"unknown feed setting {key!r}")
+        setattr(fs, key, value)
+    return BinanceWebSocketAggregator(
+        fs.max_workers, fs.chunk_size, fs.min_volume_24h, fs.max_pairs, settings=fs, clock=clock
+    )
+
+
+def sim_feed_overrides(speed: float, snapshot_min_real_ms: int = 250) -> dict[str, int]:
+    """Watchdog margins (clock ms) for a sim running at ``speed``.
+
+    Above speed 1 the sim sends each snapshot stream (mini tickers, open klines, ...) at most once per
+    ``snapshot_min_real_ms`` real ms, i.e. ``snapshot_min_real_ms * speed`` market ms apart: the grace and the
+    connection silence limit must be a few of those gaps, or healthy streams would look stale.
+    """
+    gap = snapshot_min_real_ms * speed if speed > 1 else 0
+    return {"stale_grace_ms": max(5_000, round(4 * gap)), "silence_ms": max(30_000, round(8 * gap))}
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: asyncio.Event, signals: Sequence[signal.Signals] = STOP_SIGNALS) -> Iterator[asyncio.Event]:
+    """Set ``stop`` on SIGINT/SIGTERM while inside the block (the loop's handlers, removed on exit)."""
+    loop = asyncio.get_running_loop()
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        yield stop
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+
+
+async def run_feed(
+    agg: BinanceWebSocketAggregator,
+    *,
+    body: Body | None = None,
+    duration: float | None = None,
+    stop: asyncio.Event | None = None,
+) -> FeedStatus:
+    """Start ``agg``, run until a stop, stop it gracefully; returns the final status.
+
+    A stop is SIGINT/SIGTERM, ``duration`` real seconds passing, or ``body(agg)`` returning. Signal handlers
+    are installed here unless the caller passes its own ``stop`` event (and then owns the signals).
+    A stop during start-up (discovery, history) interrupts it; the aggregator is stopped all the same.
+    """
+    if stop is None:
+        own = asyncio.Event()
+        with stop_on_signals(own):
+            return await _run(agg, body, duration, own)
+    return await _run(agg, body, duration, stop)
+
+
+async def _run(
+    agg: BinanceWebSocketAggregator, body: Body | None, duration: float | None, stop: asyncio.Event
+) -> FeedStatus:
+    stopper = asyncio.ensure_future(stop.wait())
+    work = asyncio.ensure_future(_start_then(agg, body))
+    try:
+        await asyncio.wait({stopper, work}, timeout=duration, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+        work.cancel()
+        results = await asyncio.gather(stopper, work, return_exceptions=True)
+        try:
+            # Close the backfiller first: on Python 3.11, asyncio.wait_for swallows a cancellation that lands
+            # as its inner wait completes (a backfill added by a closing connection wakes it), and the
+            # backfill loop would then run on while stop() waits for it. Closed, the loop ends by itself.
+            await agg.backfiller.close()
+            await agg.stop()
+        finally:
+            status = await agg.get_connection_status()
+            log.info("feed stopped", messages=status.messages, reconnects=status.reconnects,
+                     backfilled_klines=status.backfilled_klines)  # fmt: skip
+    failure = results[1]
+    if isinstance(failure, BaseException) and not isinstance(failure, asyncio.CancelledError):
+        raise failure
+    return status
+
+
+async def _start_then(agg: BinanceWebSocketAggregator, body: Body | None) -> None:
+    await agg.start()
+    status = await agg.get_connection_status()
+    log.info("feed started", pairs=status.streaming_pairs, connections=len(status.connections))
+    if body is not None:
+        await body(agg)
+    else:
+        await asyncio.Event().wait()  # until stopped
+
+
+# --- replay: a recording through the parsers into market state ------------------------------------------------
+
+
+class _Line(msgspec.Struct):
+    recv_ms: int
+    stream: str
+    data: msgspec.Raw
+    venue: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One recorded message: ``data`` is the payload's JSON exactly as received."""
+
+    recv_ms: int
+    venue: Venue
+    stream: str
+    data: bytes
+
+
+def _recording_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.name.endswith((".jsonl", ".jsonl.gz")))
+    return [path]
+
+
+def _default_venue(path: Path) -> Venue:
+    """The replay format's rule for lines without ``venue``: futures when the file name says usdm/futures."""
+    name = path.name.lower()
+    return Venue.FUTURES if "usdm" in name or "futures" in name else Venue.SPOT
+
+
+def _read_file(path: Path) -> Iterator[Message]:
+    decoder = msgspec.json.Decoder(_Line)
+    default = _default_venue(path)
+    with gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            try:
+                line = decoder.decode(raw)
+            except msgspec.DecodeError as exc:
+                raise ValueError(f"{path}:{n}: not a replay line: {exc}") from None
+            venue = Venue(line.venue) if line.venue in ("spot", "futures") else default
+            yield Message(line.recv_ms, venue, line.stream, bytes(line.data))
+
+
+def read_recording(path: str | os.PathLike[str]) -> Iterator[Message]:
+    """Every message of a recording (a file, ``.gz``, or a folder of them), streamed, not loaded whole.
+
+    Files are read in their own (receive) order; a folder's files are merged by receive time.
+    """
+    files = _recording_files(Path(path))
+    if len(files) == 1:
+        return _read_file(files[0])
+    return heapq.merge(*(_read_file(f) for f in files), key=lambda m: m.recv_ms)
+
+
+class ReplaySummary(msgspec.Struct, kw_only=True):
+    """What a replay saw; ``--json`` prints exactly this."""
+
+    path: str
+    messages: int = 0
+    events: int = 0
+    events_by_venue: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)  # venue -> event type -> n
+    symbols: dict[str, list[str]] = msgspec.field(default_factory=dict)  # venue -> sorted symbols
+    parse_errors: dict[str, int] = msgspec.field(default_factory=dict)  # kind -> n
+    messages_without_events: int = 0
+    first_event_ms: int | None = None
+    last_event_ms: int | None = None
+    first_recv_ms: int | None = None
+    last_recv_ms: int | None = None
+    market: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)  # venue -> market-state outcome -> n
+    elapsed_s: float = 0.0
+
+
+def replay_lines(summary: ReplaySummary) -> list[str]:
+    """The text form of a replay summary."""
+
+    def when(ms: int | None) -> str:
+        return "-" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+    rate = summary.messages / summary.elapsed_s if summary.elapsed_s > 0 else 0.0
+    out = [
+        f"{summary.path}: {summary.messages} messages, {summary.events} events in {summary.elapsed_s:.2f} s "
+        f"({rate:,.0f} messages/s)",
+        f"events from {when(summary.first_event_ms)} to {when(summary.last_event_ms)}",
+    ]
+    for venue, counts in summary.events_by_venue.items():
+        parts = ", ".join(f"{kind} {n}" for kind, n in counts.items())
+        out.append(f"{venue}: {parts}; {len(summary.symbols.get(venue, []))} symbols")
+    for venue, symbols in summary.symbols.items():
+        out.append(f"{venue} symbols: {' '.join(symbols)}")
+    errors = ", ".join(f"{kind} {n}" for kind, n in summary.parse_errors.items()) or "none"
+    out.append(f"parse errors: {errors}; messages without events: {summary.messages_without_events}")
+    return out
+
+
+_NOT_STATE = (DepthDiff, ControlReply, Trade)  # what MarketState does not hold (diffs need a book; trades flow on)
+OnMessage = Callable[[Message, Sequence[Parsed]], None]
+
+
+def replay_recording(
+    path: str | os.PathLike[str], *, on_message: OnMessage | None = None, clock: Clock | None = None
+) -> ReplaySummary:
+    """Parse every message with its venue's FrameParser and fold the events into a MarketState per venue.
+
+    As fast as possible, one pass, memory bounded by the market state (not by the file). ``on_message`` sees
+    each message with its events (checks and tools). Raises ValueError on a line that is not a replay line.
+    """
+    clock = clock or LiveClock()
+    t0 = clock.monotonic()
+    summary = ReplaySummary(path=str(path))
+    parsers = {v: FrameParser(v) for v in Venue}
+    markets = {v: MarketState(v) for v in Venue}
+    by_venue: dict[str, Counter[str]] = {}
+    symbols: dict[str, set[str]] = {}
+    first = last = None
+    out: list[Parsed] = []
+    for msg in read_recording(path):
+        out.clear()
+        parsers[msg.venue].parse_into(msg.data, msg.recv_ms, out, msg.stream)
+        summary.messages += 1
+        if summary.first_recv_ms is None:
+            summary.first_recv_ms = msg.recv_ms
+        summary.last_recv_ms = msg.recv_ms
+        if not out:
+            summary.messages_without_events += 1
+        counts = by_venue.setdefault(msg.venue.value, Counter())
+        names = symbols.setdefault(msg.venue.value, set())
+        market = markets[msg.venue]
+        for ev in out:
+            counts[type(ev).__name__] += 1
+            symbol = getattr(ev, "symbol", None)
+            if symbol is not None:
+                names.add(symbol)
+            ts = getattr(ev, "ts_event", None)
+            if ts is not None:
+                first = ts if first is None else min(first, ts)
+                last = ts if last is None else max(last, ts)
+            if not isinstance(ev, _NOT_STATE):
+                market.apply(ev)
+        summary.events += len(out)
+        if on_message is not None:
+            on_message(msg, tuple(out))
+    summary.first_event_ms, summary.last_event_ms = first, last
+    summary.events_by_venue = {v: dict(sorted(c.items())) for v, c in sorted(by_venue.items()) if c}
+    summary.symbols = {v: sorted(s) for v, s in sorted(symbols.items()) if s}
+    errors: Counter[str] = Counter()
+    for parser in parsers.values():
+        errors.update(parser.errors.counts)
+    summary.parse_errors = dict(sorted(errors.items()))
+    summary.market = {
+        v.value: {str(o): n for o, n in sorted(m.outcomes.items())} for v, m in markets.items() if m.outcomes
+    }
+    summary.elapsed_s = clock.monotonic() - t0
+    return summary
+
+
+__all__ = [
+    "STOP_SIGNALS",
+    "Message",
+    "ReplaySummary",
+    "build_aggregator",
+    "feed_settings",
+    "read_recording",
+    "replay_lines",
+    "replay_recording",
+    "run_feed",
+    "sim_feed_overrides",
+    "stop_on_signals",
+]
