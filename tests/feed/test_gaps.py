@@ -90,7 +90,7 @@ def test_aggtrade_ids() -> None:
     a = AggTradeGaps()
     assert [a.on_trade(S, "BTCUSDT", i) for i in (10, 11, 12)] == [0, 0, 0]
     assert a.on_trade(S, "BTCUSDT", 20) == 7
-    assert a.on_trade(S, "BTCUSDT", 20) == 0 and a.repeats == 1
+    assert a.on_trade(S, "BTCUSDT", 20) == -1 and a.repeats == 1
     assert a.on_trade(S, "BTCUSDT", 22) == 1
     assert a.on_trade(S, "ETHUSDT", 500) == 0
     assert a.gaps[(S, "BTCUSDT")] == 2 and a.missing[(S, "BTCUSDT")] == 8

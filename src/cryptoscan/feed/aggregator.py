@@ -68,7 +68,9 @@ class FeedSettings:
     stale_multiple: float = 3.0
     stale_grace_ms: int = 5_000
     silence_ms: int = 30_000
-    dedup: bool = True  # drop duplicated trades and klines at all times, not only during a rotation
+    # The connection de-duplicates during a rotation's overlap; outside it, repeated aggTrades and closed
+    # klines are dropped by the router (ids and open times), which is far cheaper than filtering every frame.
+    dedup: bool = False
     api_key: SecretStr | None = None  # futures user data (listenKey) when set; from the environment, never logged
     rand: random.Random = field(default_factory=random.Random)
 

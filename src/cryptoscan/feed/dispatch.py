@@ -137,6 +137,7 @@ class ConsumerStats:
 
 
 _RELIABLE, _DROPPABLE, _COALESCED = 0, 1, 2
+TURN_BUDGET_S = 0.002  # how long one consumer may deliver before it yields to the loop
 _EMPTY = object()
 
 
@@ -193,20 +194,24 @@ class Consumer:
         """Queue a lossy item: coalesce it, or append it to the bounded FIFO dropping the oldest."""
         key = coalesce_key(item)
         if key is not None:
-            held = self._pending.get(key)
-            if held is not None:
-                self._pending[key] = (held[0], item)
-                self.coalesced += 1
-                return
-            slot = next(self._ids)
-            self._pending[key] = (slot, item)
-            self._slots.append((_COALESCED, slot, key))
-            self._added()
+            self.offer_keyed(key, item)
             return
         if self._droppable >= self.capacity:
             self._drop_oldest()
         self._slots.append((_DROPPABLE, 0, item))
         self._droppable += 1
+        self._added()
+
+    def offer_keyed(self, key: Hashable, item: Item) -> None:
+        """Coalesce ``item`` under ``key`` (the caller computed it): only the newest per key is delivered."""
+        held = self._pending.get(key)
+        if held is not None:
+            self._pending[key] = (held[0], item)
+            self.coalesced += 1
+            return
+        slot = next(self._ids)
+        self._pending[key] = (slot, item)
+        self._slots.append((_COALESCED, slot, key))
         self._added()
 
     def _drop_oldest(self) -> None:
@@ -259,8 +264,11 @@ class Consumer:
         return _EMPTY
 
     async def run(self) -> None:
-        """Drain the queue until stopped; yield to the loop every few items so producers keep running."""
+        """Drain the queue until stopped; yield to the loop after ``TURN_BUDGET_S`` of deliveries, so producers
+        keep running, yet a consumer that gets one turn per big socket read still catches up in it."""
+        loop = asyncio.get_running_loop()
         burst = 0
+        deadline = loop.time() + TURN_BUDGET_S
         while True:
             item = self._pop()
             if item is _EMPTY:
@@ -268,12 +276,15 @@ class Consumer:
                     return
                 self._wake.clear()
                 await self._wake.wait()
+                deadline = loop.time() + TURN_BUDGET_S
                 continue
             await self._deliver(item)
             burst += 1
             if burst >= 64:
                 burst = 0
-                await asyncio.sleep(0)
+                if loop.time() >= deadline:
+                    await asyncio.sleep(0)
+                    deadline = loop.time() + TURN_BUDGET_S
 
     async def _deliver(self, item: Item) -> None:
         try:
@@ -361,6 +372,20 @@ class Dispatcher:
         for consumer in targets:
             consumer.offer(item)
         return len(targets)
+
+    def targets(self, channel: Channel) -> list[Consumer]:
+        """The consumers of a channel (the live list: a hot path checks it before building anything)."""
+        return self._consumers[channel]
+
+    def publish_keyed(self, channel: Channel, key: Hashable, item: Item) -> None:
+        """Hot path for a producer that already knows an item's channel and coalescing key (the feed's
+        router): no type tests, no key building. Only for coalescing kinds."""
+        targets = self._consumers[channel]
+        if not targets or self._stopped:
+            return
+        self.published += 1
+        for consumer in targets:
+            consumer.offer_keyed(key, item)
 
     async def publish(self, item: Item) -> int:
         """Hand any item to its consumers; for never-drop items, wait until each consumer has room."""

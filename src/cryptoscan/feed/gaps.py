@@ -157,18 +157,19 @@ class AggTradeGaps:
     """aggTrade ids rise by exactly 1 per symbol; count the gaps (and the ids missed) and the repeats."""
 
     def __init__(self) -> None:
-        self._last: dict[tuple[Venue, str], int] = {}
-        self.gaps: dict[tuple[Venue, str], int] = {}
-        self.missing: dict[tuple[Venue, str], int] = {}
+        self._last: dict[tuple[str, str], int] = {}
+        self.gaps: dict[tuple[str, str], int] = {}
+        self.missing: dict[tuple[str, str], int] = {}
         self.repeats = 0
 
-    def on_trade(self, venue: Venue, symbol: str, agg_id: int) -> int:
-        """Ids missed just before ``agg_id`` (0 when contiguous or first seen; repeats return 0)."""
+    def on_trade(self, venue: str, symbol: str, agg_id: int) -> int:
+        """Ids missed just before ``agg_id`` (0 when contiguous or first seen); -1 for a repeat (an id already
+        seen: a duplicated message, or the overlap of two sockets), which the caller drops."""
         key = (venue, symbol)
         last = self._last.get(key)
         if last is not None and agg_id <= last:
             self.repeats += 1
-            return 0
+            return -1
         self._last[key] = agg_id
         if last is None or agg_id == last + 1:
             return 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
 from collections.abc import Mapping
 from typing import Protocol
@@ -187,6 +188,9 @@ class _Listener(WSListener):
                 await tr.wait_disconnected()
 
 
+DEFAULT_RCVBUF_BYTES = 256 * 1024
+
+
 async def connect_picows(
     url: str,
     handler: LinkHandler,
@@ -194,8 +198,14 @@ async def connect_picows(
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
     ssl_context: ssl.SSLContext | None = None,
+    rcvbuf_bytes: int | None = DEFAULT_RCVBUF_BYTES,
 ) -> Link:
-    """Open ``url``; raises HandshakeRejected (HTTP refusal), TimeoutError or OSError."""
+    """Open ``url``; raises HandshakeRejected (HTTP refusal), TimeoutError or OSError.
+
+    ``rcvbuf_bytes`` caps the kernel receive buffer: picows reads whatever is there in one go, and a 4 MB read
+    of ~12k frames holds the event loop for tens of ms, starving consumers and timers; 256 KiB keeps each
+    read short without costing throughput (measured: same msg/s, closed-kline backlog 400 instead of 15k).
+    """
 
     def factory() -> _Listener:
         return _Listener(handler, max_frame_bytes)
@@ -220,4 +230,8 @@ async def connect_picows(
             raise OSError(f"WebSocket handshake failed: {exc}") from exc
         raise HandshakeRejected(int(resp.status), dict(resp.headers.items()), resp.body or b"") from exc
     assert isinstance(listener, _Listener)
+    if rcvbuf_bytes and listener._transport is not None:
+        sock = listener._transport.underlying_transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf_bytes)
     return listener

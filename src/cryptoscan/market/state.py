@@ -81,6 +81,19 @@ class MarketState:
             return _latest(self.depths, symbol, event, event.last_update_id)
         return Outcome.IGNORED
 
+    def forming(self, k: Kline) -> None:
+        """Hot path for a forming (x=false) kline: replace it in place, no type tests, no outcome count."""
+        by_symbol = self.rings.get(k.interval)
+        if by_symbol is None:
+            return
+        ring = by_symbol.get(k.symbol)
+        if ring is None:
+            ring = self._ring(k.symbol, k.interval)
+            if ring is None:
+                return
+        ring.push_open(k)
+        self.seq += 1
+
     def _admit(self, symbol: str) -> bool:
         if symbol in self._symbols:
             return True
