@@ -91,3 +91,7 @@ async def sim_factory() -> AsyncIterator[SimFactory]:
 @pytest.fixture
 async def sim(sim_factory: SimFactory) -> SimServer:
     return await sim_factory()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "chaos: the aggregator against the sim under injected faults (test_chaos.py)")

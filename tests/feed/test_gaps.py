@@ -94,3 +94,16 @@ def test_aggtrade_ids() -> None:
     assert a.on_trade(S, "BTCUSDT", 22) == 1
     assert a.on_trade(S, "ETHUSDT", 500) == 0
     assert a.gaps[(S, "BTCUSDT")] == 2 and a.missing[(S, "BTCUSDT")] == 8
+
+
+def test_reconnect_only_for_the_connections_symbols() -> None:
+    """A reconnect opens holes only in the series of the connection that came back; the others are live."""
+    g = GapTracker()
+    for sym in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):
+        g.seed(S, sym, "1m", 0)
+    reqs = g.on_reconnect(4 * M + 1, venue=S, symbols={"ETHUSDT"})
+    assert {r.symbol for r in reqs} == {"ETHUSDT"}
+    assert bars(reqs) == [M, 2 * M, 3 * M]
+    # The untouched series still continue live with no hole and no duplicate.
+    assert g.on_closed(S, "BTCUSDT", "1m", M).requests == ()
+    assert g.holes(S, "SOLUSDT", "1m") == [] and g.duplicates == 0

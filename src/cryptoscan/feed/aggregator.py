@@ -311,8 +311,13 @@ class BinanceWebSocketAggregator:
 
     def _on_gap(self, conn_id: str, down_since_ms: int, now_ms: int) -> None:
         conn = self.connections.get(conn_id)
-        venue = conn.venue if conn is not None else None
-        self._backfill(self.gaps.on_reconnect(now_ms, venue))
+        if conn is None:
+            self._backfill(self.gaps.on_reconnect(now_ms))
+            return
+        # Only this connection's series lost bars; the venue's other series are live (a venue-wide sweep
+        # would re-fetch every bar that is closing right now on every other connection).
+        symbols = {s.split("@", 1)[0].upper() for s in conn.streams if "@kline_" in s}
+        self._backfill(self.gaps.on_reconnect(now_ms, conn.venue, symbols))
 
     def _backfill(self, requests: Iterable[KlineRequest]) -> None:
         self.backfiller.add(requests)

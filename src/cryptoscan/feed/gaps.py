@@ -14,7 +14,7 @@ The REST side (pacing these requests under the weight budget) is :mod:`cryptosca
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 
 from cryptoscan.venues.binance.spec import INTERVAL_MS, Venue, futures_rest_weight, spot_rest_weight
@@ -105,11 +105,14 @@ class GapTracker:
         self.duplicates += 1
         return Verdict(False)
 
-    def on_reconnect(self, now: int, venue: Venue | None = None) -> list[KlineRequest]:
-        """Holes for every bar that closed up to ``now`` and was not seen (all venues, or just ``venue``)."""
+    def on_reconnect(
+        self, now: int, venue: Venue | None = None, symbols: Collection[str] | None = None
+    ) -> list[KlineRequest]:
+        """Holes for every bar that closed up to ``now`` and was not seen (all venues, or just ``venue``; all
+        symbols, or just ``symbols``: those of the connection that came back; other series are still live)."""
         out: list[KlineRequest] = []
         for key, s in self._series.items():
-            if venue is not None and key[0] is not venue:
+            if (venue is not None and key[0] is not venue) or (symbols is not None and key[1] not in symbols):
                 continue
             step = INTERVAL_MS[key[2]]
             newest_closed = (now // step) * step - step
