@@ -71,23 +71,21 @@ class ParseErrors:
 
     SAMPLE_BYTES = 160
 
-    __slots__ = ("counts", "samples")
+    __slots__ = ("counts", "samples", "total")
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
         self.samples: dict[str, str] = {}
+        self.total = 0  # every bad frame; a plain int, because the read loop compares it on every frame
 
     def record(self, kind: str, frame: bytes | bytearray | memoryview, detail: str = "") -> None:
         self.counts[kind] += 1
+        self.total += 1
         head = bytes(frame[: self.SAMPLE_BYTES])
         sample = head.decode("utf-8", "replace")
         if len(frame) > self.SAMPLE_BYTES:
             sample += f"... ({len(frame)} bytes)"
         self.samples[kind] = f"{detail}: {sample}" if detail else sample
-
-    @property
-    def total(self) -> int:
-        return self.counts.total()
 
     def __repr__(self) -> str:
         return f"ParseErrors({dict(self.counts)})"
