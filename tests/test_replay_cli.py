@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 
-from cryptoscan.app import Message, replay_recording
+from cryptoscan.app import replay_recording
 from cryptoscan.cli import main
 from cryptoscan.events import BookTop, Kline, Trade
 from cryptoscan.sim.options import SimOptions
 from cryptoscan.sim.server import SimServer
 from cryptoscan.venues.binance.parser import DepthDiff, Parsed
+from cryptoscan.venues.binance.recording import Message
 from helpers import until
 from test_cli import clean_env
 

@@ -16,15 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gzip
-import heapq
 import os
 import signal
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -37,6 +33,7 @@ from cryptoscan.feed.status import FeedStatus
 from cryptoscan.log import get_logger
 from cryptoscan.market.state import MarketState
 from cryptoscan.venues.binance.parser import ControlReply, DepthDiff, FrameParser, Parsed
+from cryptoscan.venues.binance.recording import Message, read_recording
 from cryptoscan.venues.binance.spec import Venue
 
 log = get_logger(__name__)
@@ -168,61 +165,6 @@ async def _start_then(agg: BinanceWebSocketAggregator, body: Body | None) -> Non
 
 
 # --- replay: a recording through the parsers into market state ------------------------------------------------
-
-
-class _Line(msgspec.Struct):
-    recv_ms: int
-    stream: str
-    data: msgspec.Raw
-    venue: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One recorded message: ``data`` is the payload's JSON exactly as received."""
-
-    recv_ms: int
-    venue: Venue
-    stream: str
-    data: bytes
-
-
-def _recording_files(path: Path) -> list[Path]:
-    if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.name.endswith((".jsonl", ".jsonl.gz")))
-    return [path]
-
-
-def _default_venue(path: Path) -> Venue:
-    """The replay format's rule for lines without ``venue``: futures when the file name says usdm/futures."""
-    name = path.name.lower()
-    return Venue.FUTURES if "usdm" in name or "futures" in name else Venue.SPOT
-
-
-def _read_file(path: Path) -> Iterator[Message]:
-    decoder = msgspec.json.Decoder(_Line)
-    default = _default_venue(path)
-    with gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb") as fh:
-        for n, raw in enumerate(fh, 1):
-            if not raw.strip():
-                continue
-            try:
-                line = decoder.decode(raw)
-            except msgspec.DecodeError as exc:
-                raise ValueError(f"{path}:{n}: not a replay line: {exc}") from None
-            venue = Venue(line.venue) if line.venue in ("spot", "futures") else default
-            yield Message(line.recv_ms, venue, line.stream, bytes(line.data))
-
-
-def read_recording(path: str | os.PathLike[str]) -> Iterator[Message]:
-    """Every message of a recording (a file, ``.gz``, or a folder of them), streamed, not loaded whole.
-
-    Files are read in their own (receive) order; a folder's files are merged by receive time.
-    """
-    files = _recording_files(Path(path))
-    if len(files) == 1:
-        return _read_file(files[0])
-    return heapq.merge(*(_read_file(f) for f in files), key=lambda m: m.recv_ms)
 
 
 class ReplaySummary(msgspec.Struct, kw_only=True):

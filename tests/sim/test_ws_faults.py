@@ -69,15 +69,16 @@ async def test_stall_sends_nothing_for_its_duration(sim: SimServer) -> None:
 async def test_delay_holds_then_releases_everything_in_order(sim: SimServer) -> None:
     async with ws_connect(sim, "/ws/btcusdt@trade") as ws:
         first = await recv_json(ws)
-        t0 = sim.ctx.clock.now_ms()
+        before = sim.ctx.clock.now_ms()  # the delay starts after this...
         await fault(sim, "delay", duration_ms=300)
+        after = sim.ctx.clock.now_ms()  # ...and before this: a message stamped later was surely held
         seqs = [first["n"]]
         while True:
             msg = await recv_json(ws)
             seqs.append(msg["n"])
-            if msg["E"] >= t0:
+            if msg["E"] >= after:
                 break
-        assert sim.ctx.clock.now_ms() >= t0 + 300  # the first held message came out after the delay
+        assert sim.ctx.clock.now_ms() >= before + 300  # the held message came out only after the delay
         seqs += [(await recv_json(ws))["n"] for _ in range(3)]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # nothing lost, nothing out of order
 

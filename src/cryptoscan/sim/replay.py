@@ -10,57 +10,20 @@ connects and subscribes sees the recording from its start.
 
 from __future__ import annotations
 
-import gzip
-import heapq
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
-import msgspec
-
+from cryptoscan.venues.binance.recording import read_recording
 from cryptoscan.venues.binance.spec import Venue
 
 FAST_BATCH = 20_000  # messages per poll when replaying as fast as possible
 
 
-class _Line(msgspec.Struct):
-    recv_ms: int
-    stream: str
-    data: msgspec.Raw
-    venue: str | None = None
-
-
-def _venue_from_name(path: Path) -> Venue:
-    name = path.name.lower()
-    return Venue.FUTURES if "usdm" in name or "futures" in name else Venue.SPOT
-
-
-def _files(path: Path) -> list[Path]:
-    if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.name.endswith((".jsonl", ".jsonl.gz")))
-    return [path]
-
-
 def load(path: Path) -> list[tuple[int, Venue, str, bytes]]:
     """Every message of a recording (file or directory), ordered by receive time."""
-    decoder = msgspec.json.Decoder(_Line)
-    per_file: list[list[tuple[int, Venue, str, bytes]]] = []
-    for file in _files(path):
-        default = _venue_from_name(file)
-        opener = gzip.open if file.name.endswith(".gz") else open
-        rows: list[tuple[int, Venue, str, bytes]] = []
-        with opener(file, "rb") as fh:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = decoder.decode(line)
-                except msgspec.DecodeError as exc:
-                    raise ValueError(f"{file}:{n}: not a replay line: {exc}") from None
-                venue = Venue(rec.venue) if rec.venue in ("spot", "futures") else default
-                rows.append((rec.recv_ms, venue, rec.stream, bytes(rec.data)))
-        rows.sort(key=lambda r: r[0])
-        per_file.append(rows)
-    return list(heapq.merge(*per_file, key=lambda r: r[0]))
+    rows = [(m.recv_ms, m.venue, m.stream, m.data) for m in read_recording(path)]
+    rows.sort(key=lambda r: r[0])  # stable: lines with equal receive times keep their file order
+    return rows
 
 
 class ReplaySource:
