@@ -40,7 +40,7 @@ class FeedStatus:
     connections: tuple[ConnectionReport, ...]
     messages: int
     messages_per_s: float  # since start
-    lag_ms_p50: float | None
+    lag_ms_p50: float | None  # exchange event time -> our socket read, real ms
     lag_ms_p99: float | None
     reconnects: int
     duplicate_klines: int
@@ -74,7 +74,10 @@ def build_status(agg: BinanceWebSocketAggregator) -> FeedStatus:
                 st.last_message_ms,
             )
         )
-    lags = np.fromiter(agg.router.stats.lag_samples, dtype=np.float64)
+    # Lag is a real-time quantity: under a ScaledClock (the sim at --speed N) samples are market ms, N times
+    # too large, so they are divided by the clock's speed.
+    speed = float(getattr(agg.clock, "speed", 1.0))
+    lags = np.fromiter(agg.router.stats.lag_samples, dtype=np.float64) / speed
     p50, p99 = (float(np.percentile(lags, 50)), float(np.percentile(lags, 99))) if lags.size else (None, None)
     errors: dict[str, int] = {}
     for parser in agg.parsers.values():
