@@ -222,4 +222,6 @@ class ConnectionStatus(Struct, frozen=True, gc=False):
 
 MarketEvent = Kline | Trade | Ticker | MiniTicker | BookTop | Depth | MarkPrice | ServerShutdown
 UserEvent = OrderUpdate | AccountUpdate | MarginCall | AccountConfig | ListenKeyExpired
+USER_EVENTS: tuple[type, ...] = (OrderUpdate, AccountUpdate, MarginCall, AccountConfig, ListenKeyExpired)
+"""The UserEvent types, for ``isinstance`` and type tables (account events are never dropped)."""
 Event = MarketEvent | UserEvent | ConnectionStatus

@@ -27,18 +27,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptoscan.events import (
-    AccountConfig,
-    AccountUpdate,
+    USER_EVENTS,
     BookTop,
     ConnectionStatus,
     Depth,
     Event,
     Kline,
-    ListenKeyExpired,
-    MarginCall,
     MarkPrice,
     MiniTicker,
-    OrderUpdate,
     ServerShutdown,
     Ticker,
     Trade,
@@ -77,7 +73,6 @@ class FeedError:
 Item = Event | FeedError
 Callback = Callable[[Any], object]  # sync, or returning an awaitable
 
-_USER = (OrderUpdate, AccountUpdate, MarginCall, AccountConfig, ListenKeyExpired)
 _CHANNEL: dict[type, Channel] = {
     Ticker: Channel.TICKER,
     MiniTicker: Channel.MINI_TICKER,
@@ -89,7 +84,7 @@ _CHANNEL: dict[type, Channel] = {
     FeedError: Channel.ERROR,
     ConnectionStatus: Channel.STATUS,
     ServerShutdown: Channel.STATUS,
-    **dict.fromkeys(_USER, Channel.USER),
+    **dict.fromkeys(USER_EVENTS, Channel.USER),
 }
 
 
@@ -107,7 +102,7 @@ def channel_of(item: Item) -> Channel:
 
 def is_reliable(item: Item) -> bool:
     """Closed klines and user data are never dropped."""
-    return isinstance(item, _USER) or (isinstance(item, Kline) and item.closed)
+    return isinstance(item, USER_EVENTS) or (isinstance(item, Kline) and item.closed)
 
 
 def coalesce_key(item: Item) -> Hashable | None:

@@ -14,12 +14,13 @@ the plain strings events carry. Nothing here awaits or touches a socket.
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptoscan.events import (
+    USER_EVENTS,
     AccountConfig,
     AccountUpdate,
     BookTop,
@@ -40,7 +41,6 @@ from cryptoscan.market.state import MarketState
 from cryptoscan.venues.binance.parser import Parsed
 
 Reliable = Kline | OrderUpdate | AccountUpdate | MarginCall | AccountConfig | ListenKeyExpired
-_USER = (OrderUpdate, AccountUpdate, MarginCall, AccountConfig, ListenKeyExpired)
 
 
 @dataclass(slots=True)
@@ -55,7 +55,6 @@ class RouterStats:
     unwatched: int = 0  # events for symbols we do not watch (all-market arrays carry every symbol)
     reliable_high_water: int = 0
     lag_samples: deque[int] = field(default_factory=lambda: deque(maxlen=4096))
-    by_kind: Counter[str] = field(default_factory=Counter)
 
 
 class EventRouter:
@@ -97,7 +96,7 @@ class EventRouter:
             Depth: self._latest(Channel.DEPTH),
             Ticker: self._ticker,
             MarkPrice: self._mark,
-            **dict.fromkeys(_USER, self._reliable),
+            **dict.fromkeys(USER_EVENTS, self._reliable),
         }
 
     def route(self, items: list[Parsed]) -> None:
