@@ -12,9 +12,9 @@ import contextlib
 import re
 import signal
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptoscan import __version__
 from cryptoscan.config import ConfigError, Settings, load_config
@@ -27,41 +27,29 @@ class CommandError(Exception):
     """A runtime failure of a command, already phrased as one line (exit code 1)."""
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
+N = TypeVar("N", int, float)
 
 
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
-    return value
+def _number(convert: Callable[[str], N], noun: str, *, positive: bool) -> Callable[[str], N]:
+    """An argparse ``type``: ``convert`` the text, then require > 0 (``positive``) or >= 0."""
+
+    def parse(text: str) -> N:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {noun}: {text!r}") from None
+        if value < 0 or (positive and value == 0):
+            raise argparse.ArgumentTypeError(f"must be positive: {text!r}" if positive else
+                                             f"must not be negative: {text!r}")
+        return value
+
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
+_positive_float = _number(float, "a number", positive=True)
+_non_negative_float = _number(float, "a number", positive=False)
+_non_negative_int = _number(int, "an integer", positive=False)
+_positive_int = _number(int, "an integer", positive=True)
 
 
 def _port(text: str) -> int:
