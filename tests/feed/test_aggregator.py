@@ -127,3 +127,22 @@ async def test_user_data_and_new_listings_reach_consumers(sim: SimServer) -> Non
             assert any(stream in c.streams for c in agg.connections.values() if c.venue is Venue.FUTURES)
     finally:
         await agg.stop()
+
+
+async def test_a_failed_discovery_round_is_reported_and_the_feed_keeps_going(sim: SimServer) -> None:
+    from cryptoscan.feed.dispatch import FeedError
+
+    agg = _aggregator(sim, discovery_interval_s=0.2)
+    errors: list[FeedError] = []
+    agg.register_error_callback(errors.append)
+    await agg.start()
+    try:
+        names = agg.selections[Venue.SPOT].names
+        async with httpx.AsyncClient(base_url=sim.url) as c:
+            r = await c.post("/sim/faults", json={"kind": "rest_5xx", "count": 20})
+            assert r.status_code == 200
+        await until(lambda: any(e.source == "discovery" for e in errors), 10, "discovery error reported")
+        assert agg.selections[Venue.SPOT].names == names  # the failed round kept the universe
+        assert all(c.stats.link_state == "CONNECTED" for c in agg.connections.values())
+    finally:
+        await agg.stop()

@@ -25,7 +25,7 @@ from cryptoscan.events import ConnectionStatus, Venue
 from cryptoscan.feed.backfill import Backfiller
 from cryptoscan.feed.conn_parts import ConnOptions
 from cryptoscan.feed.connection import StreamConnection
-from cryptoscan.feed.dispatch import Channel, Consumer, Dispatcher
+from cryptoscan.feed.dispatch import Channel, Consumer, Dispatcher, FeedError
 from cryptoscan.feed.gaps import GapTracker, KlineRequest
 from cryptoscan.feed.rest import BinanceRest
 from cryptoscan.feed.router import EventRouter
@@ -302,7 +302,7 @@ class BinanceWebSocketAggregator:
             try:
                 await self.refresh_universe()
             except Exception as e:  # a failed round keeps the current universe; the next one retries
-                self.dispatcher.publish_nowait(_status("discovery", "error", repr(e), self.clock.now_ms()))
+                self.dispatcher.publish_nowait(FeedError("discovery", repr(e), e, self.clock.now_ms()))
 
     # --- callbacks from connections -----------------------------------------------------------------------
     def _on_status(self, status: ConnectionStatus) -> None:
@@ -346,6 +346,3 @@ class BinanceWebSocketAggregator:
         """Every closed kline held for one series, oldest first, as read-only arrays (for checks and tools)."""
         return self.markets[venue].last_n(symbol, interval, self.settings.klines_buffer_size)
 
-
-def _status(conn_id: str, venue: str, detail: str, now: int) -> ConnectionStatus:
-    return ConnectionStatus(conn_id, venue, "DISCONNECTED", detail, now, now)
