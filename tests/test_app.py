@@ -190,4 +190,4 @@ def test_sigterm_to_demo_exits_0_promptly_and_cleanly(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert elapsed < 10, f"took {elapsed:.1f}s to stop"
     assert "Traceback" not in err and "feed stopped" in err
-    assert "top 15 gainers" in out and "connections:" in out  # the final picture was drawn
+    assert "cryptoscan demo" in out and "connections:" in out  # the final picture was drawn

@@ -18,7 +18,7 @@ import pytest
 from cryptoscan import __version__
 from cryptoscan.cli import build_parser, main
 
-SUBCOMMANDS = ("sim", "demo", "record", "replay", "version")
+SUBCOMMANDS = ("sim", "demo", "scan", "record", "replay", "version")
 
 
 def clean_env() -> dict[str, str]:
@@ -72,7 +72,9 @@ def test_sim_help_lists_every_option(capsys: pytest.CaptureFixture[str]) -> None
     "argv",
     [
         ["--no-such-flag"],
-        ["scan"],  # not a command (yet)
+        ["backtest"],  # not a command (yet)
+        ["scan", "--top", "0"],
+        ["scan", "--duration", "-3"],
         ["sim", "--port", "http"],
         ["sim", "--port", "70000"],
         ["sim", "--speed", "0"],
@@ -80,7 +82,7 @@ def test_sim_help_lists_every_option(capsys: pytest.CaptureFixture[str]) -> None
         ["sim", "--fault", "drop:-1"],
         ["sim", "--replay", "/no/such/recording.jsonl"],
         ["demo", "--duration", "soon"],
-        ["demo", "--minutes", "0"],
+        ["demo", "--history", "0"],
         ["record"],  # --out is required
         ["record", "--out", "f.jsonl", "--venue", "options"],
         ["record", "--out", "f.jsonl", "--streams", "not a stream"],

@@ -48,7 +48,9 @@ def test_valid_file(tmp_path: Path) -> None:
 exchange: {url: "http://127.0.0.1:9999/", api_key: abc123}
 data_aggregator: {chunk_size: 50, use_websockets: false}
 bot: {analyze_all_usdt_pairs: false, trading_pairs: [btcusdt, SOLUSDT]}
-scanner: {interval: 5m, weights: {momentum: 1, volume: 0, trend: 0, volatility: 0, breakout: 0}}
+scanner:
+  {interval: 5m, max_price: 100000, velocity: [[5, 15], [2, 5]],
+   probability: {weights: {volatility: 0.2, momentum: 0.35, resistance: 0.2, btc: 0.15, liquidity: 0.1}}}
 alerts: {enabled: true, urls: ["tgram://123:TOKEN/456"]}
 logging: {level: debug, json: true}
 """,
@@ -59,7 +61,8 @@ logging: {level: debug, json: true}
     assert "abc123" not in repr(s) and "TOKEN" not in repr(s)
     assert s.data_aggregator.chunk_size == 50 and s.data_aggregator.use_websockets is False
     assert s.bot.trading_pairs == ["BTCUSDT", "SOLUSDT"]
-    assert s.scanner.interval == "5m" and s.scanner.weights.momentum == 1
+    assert s.scanner.interval == "5m" and s.scanner.max_price == 100000
+    assert s.scanner.velocity == [(5, 15), (2, 5)] and s.scanner.probability.weights.momentum == 0.35
     assert [u.get_secret_value() for u in s.alerts.urls] == ["tgram://123:TOKEN/456"]
     assert s.logging.level == "DEBUG" and s.logging.json_output is True
 
@@ -125,6 +128,11 @@ FILE_ERRORS = [
     ("bogus: {}\n", "config.yaml: bogus: unknown key"),
     ("scanner: {interval: 2m}\n", "config.yaml: scanner.interval: Input should be '1m'"),
     ("scanner: {min_price: 5000}\n", "config.yaml: scanner: min_price (5000.0) must be below max_price (1000.0)"),
+    ("scanner: {levels: {alta: 90}}\n", "config.yaml: scanner.levels: levels must satisfy fuerte > alta > media"),
+    ("scanner: {velocity: [[1.5, 10], [3, 15]]}\n", "config.yaml: scanner.velocity: rows must be ordered by threshold"),
+    ("scanner: {probability: {weights: {btc: 0.5}}}\n",
+     "config.yaml: scanner.probability.weights: weights must sum to 1 (they sum to 1.35)"),
+    ("scanner: {venues: []}\n", "config.yaml: scanner.venues: scan at least one venue"),
     ("bot: {trading_pairs: [BTC-USDT]}\n", "config.yaml: bot.trading_pairs: not a Binance symbol: 'BTC-USDT'"),
     ("dashboard: {port: 70000}\n", "config.yaml: dashboard.port: Input should be less than or equal to 65535"),
     ("exchange: {url: 'ftp://x'}\n", "config.yaml: exchange.url: must be an http:// or https:// base URL"),

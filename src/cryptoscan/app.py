@@ -32,6 +32,8 @@ from cryptoscan.feed.aggregator import BinanceWebSocketAggregator, FeedSettings
 from cryptoscan.feed.status import FeedStatus
 from cryptoscan.log import get_logger
 from cryptoscan.market.state import MarketState
+from cryptoscan.scanner.live import LiveScanner
+from cryptoscan.scanner.probability import ProbabilityModel
 from cryptoscan.venues.binance.parser import ControlReply, DepthDiff, FrameParser, Parsed
 from cryptoscan.venues.binance.recording import Message, read_recording
 from cryptoscan.venues.binance.spec import Venue
@@ -81,6 +83,21 @@ def build_aggregator(
     return BinanceWebSocketAggregator(
         fs.max_workers, fs.chunk_size, fs.min_volume_24h, fs.max_pairs, settings=fs, clock=clock
     )
+
+
+def build_scanner(
+    agg: BinanceWebSocketAggregator,
+    settings: Settings,
+    clock: Clock | None = None,
+    probability: ProbabilityModel | None = None,
+) -> LiveScanner:
+    """The scanner on ``agg`` as the config describes it, attached (call before ``agg.start()``)."""
+    scanner = LiveScanner(
+        agg, settings.scanner, update_interval_s=settings.data_aggregator.update_interval, clock=clock or agg.clock,
+        probability=probability,
+    )  # fmt: skip
+    scanner.attach()
+    return scanner
 
 
 def sim_feed_overrides(speed: float, snapshot_min_real_ms: int = 250) -> dict[str, int]:
@@ -273,6 +290,7 @@ __all__ = [
     "Message",
     "ReplaySummary",
     "build_aggregator",
+    "build_scanner",
     "feed_settings",
     "read_recording",
     "replay_lines",

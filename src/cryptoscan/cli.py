@@ -155,19 +155,36 @@ def _add_sim(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def _add_demo(sub: Any, common: argparse.ArgumentParser) -> None:
     demo = sub.add_parser(
-        "demo", parents=[common], help="the real feed against the local exchange, in a live view",
-        description="Starts the local exchange in-process at high speed, runs the configured aggregator against "
-        "it and shows the feed's health and the top movers over the last N market minutes. "
+        "demo", parents=[common], help="the scanner against the local exchange, in a live view",
+        description="Starts the local exchange in-process at high speed and runs `cryptoscan scan` against it: "
+        "the configured aggregator and momentum scanner, top pairs per confidence level, the feed's health. "
         "Runs until Ctrl-C / SIGTERM or --duration.",
     )  # fmt: skip
     add = demo.add_argument
     add("--speed", type=_positive_float, metavar="X", default=60.0, help="market speed (default 60)")
     add("--seed", type=int, metavar="N", default=7, help="market seed (default 7)")
     add("--duration", type=_positive_float, metavar="SECONDS", help="stop after this many seconds")
-    add("--top", type=_positive_int, metavar="N", default=15, help="rows per table (default 15)")
-    add("--minutes", type=_positive_int, metavar="N", default=5, help="movers over this many market minutes (5)")
+    add("--top", type=_positive_int, metavar="N", help="rows per level (default: scanner.top)")
+    add("--history", type=_positive_int, metavar="BARS", default=300, help="history bars per pair (300)")
     add("--spot-pairs", type=_non_negative_int, metavar="N", default=400, help="USDT spot pairs in the sim (400)")
     add("--futures-pairs", type=_non_negative_int, metavar="N", default=200, help="USDT-M perpetuals (200)")
+
+
+def _add_scan(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "scan", parents=[common], help="scan every USDT pair for momentum, in a live view or once as JSON",
+        description="Discovers every USDT pair on Binance spot and USD-M futures, loads history, streams them and "
+        "ranks momentum: score 0-100, confidence level, probability of +7.5%% within 4-24 h. Live Binance unless "
+        "--exchange-url (or exchange.url) points elsewhere, e.g. at `cryptoscan sim`. Runs until Ctrl-C / "
+        "SIGTERM or --duration; with --once, prints one ranked snapshot and exits.",
+    )  # fmt: skip
+    add = p.add_argument
+    add("--exchange-url", metavar="URL", help="exchange base URL, e.g. a cryptoscan sim (default: exchange.url, "
+        "else live Binance)")  # fmt: skip
+    add("--duration", type=_positive_float, metavar="SECONDS", help="stop after this many seconds")
+    add("--once", action="store_true", help="one pass once history is loaded, printed, then exit")
+    add("--json", action="store_true", help="with --once: print the snapshot as one JSON object")
+    add("--top", type=_positive_int, metavar="N", help="rows per level (default: scanner.top)")
 
 
 def _streams(text: str) -> list[str]:
@@ -214,12 +231,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cryptoscan",
         description="Real-time momentum scanner for every USDT pair on Binance spot and USD-M futures.",
-        epilog="More commands (scan, backtest, dashboard, status) arrive with the layers they need.",
+        epilog="More commands (backtest, dashboard, status) arrive with the layers they need.",
     )
     _global_options(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_sim(sub, common)
     _add_demo(sub, common)
+    _add_scan(sub, common)
     _add_record(sub, common)
     _add_replay(sub, common)
     sub.add_parser("version", parents=[common], help="print the version", description="Print the version.")
@@ -279,6 +297,12 @@ def _run_sim(args: argparse.Namespace) -> None:
     asyncio.run(_until_signal(serve(options, ready=ready)))
 
 
+def _with_top(settings: Settings, top: int | None) -> Settings:
+    if top is None:
+        return settings
+    return settings.model_copy(update={"scanner": settings.scanner.model_copy(update={"top": top})})
+
+
 def _run_demo(args: argparse.Namespace, settings: Settings) -> None:
     from cryptoscan.demo import run_demo
     from cryptoscan.feed.rest import RestFailure
@@ -288,12 +312,38 @@ def _run_demo(args: argparse.Namespace, settings: Settings) -> None:
     try:
         asyncio.run(
             run_demo(
-                settings, speed=args.speed, seed=args.seed, duration=args.duration, top=args.top,
-                minutes=args.minutes, sim_options=options,
+                _with_top(settings, args.top), speed=args.speed, seed=args.seed, duration=args.duration,
+                history_bars=args.history, sim_options=options,
             )
         )  # fmt: skip
     except RestFailure as exc:
         raise CommandError(str(exc)) from None
+
+
+def _run_scan(args: argparse.Namespace, settings: Settings) -> None:
+    import msgspec
+    from rich.console import Console
+
+    from cryptoscan.feed.rest import RestFailure
+    from cryptoscan.scan import run_scan
+    from cryptoscan.terminal import level_table
+
+    settings = _with_top(settings, args.top)
+    try:
+        snap = asyncio.run(run_scan(settings, exchange_url=args.exchange_url, duration=args.duration, once=args.once))
+    except RestFailure as exc:
+        raise CommandError(str(exc)) from None
+    if not args.once:
+        return
+    if snap is None:
+        raise CommandError("stopped before the first scan")
+    if args.json:
+        print(msgspec.json.encode(snap).decode(), flush=True)
+        return
+    console = Console()
+    for level, rows in snap.levels.items():
+        if rows:
+            console.print(level_table(level, rows, snap.counts[level]))
 
 
 def _run_record(args: argparse.Namespace, settings: Settings) -> None:
@@ -346,6 +396,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    if args.command == "scan" and args.json and not args.once:
+        print("cryptoscan scan: --json needs --once (the live view is for a terminal)", file=sys.stderr)
+        return 2
     if args.command == "version":
         print(f"cryptoscan {__version__}")
         return 0
@@ -359,6 +412,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _run_sim(args)
         elif args.command == "demo":
             _run_demo(args, settings)
+        elif args.command == "scan":
+            _run_scan(args, settings)
         elif args.command == "record":
             _run_record(args, settings)
         elif args.command == "replay":

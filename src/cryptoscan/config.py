@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -29,11 +29,12 @@ from pydantic_settings import (
 )
 from pydantic_settings.exceptions import SettingsError
 
+from cryptoscan.config_scanner import ScannerConfig
+
 ENV_PREFIX = "CRYPTOSCAN_"
 ENV_CONFIG_PATH = "CRYPTOSCAN_CONFIG"  # where the YAML file is, when --config is not given
 DEFAULT_CONFIG_PATH = Path("config.yaml")
 
-Interval = Literal["1m", "3m", "5m", "15m", "1h", "4h", "1d"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -86,36 +87,6 @@ class BotConfig(_Section):
                 raise ValueError(f"not a Binance symbol: {raw!r}")
             out.append(symbol)
         return out
-
-
-class ScannerWeights(_Section):
-    """Relative weights of the score's parts; normalised by their sum, so only ratios matter."""
-
-    momentum: float = Field(0.35, ge=0)
-    volume: float = Field(0.25, ge=0)
-    trend: float = Field(0.20, ge=0)
-    volatility: float = Field(0.10, ge=0)
-    breakout: float = Field(0.10, ge=0)
-
-    @model_validator(mode="after")
-    def _some_weight(self) -> ScannerWeights:
-        if sum(self.model_dump().values()) <= 0:
-            raise ValueError("at least one weight must be positive")
-        return self
-
-
-class ScannerConfig(_Section):
-    interval: Interval = "1m"
-    min_volume_usd: float = Field(1_000_000, ge=0)
-    min_price: float = Field(0.01, ge=0)
-    max_price: float = Field(1000.0, gt=0)
-    weights: ScannerWeights = Field(default_factory=ScannerWeights)
-
-    @model_validator(mode="after")
-    def _price_range(self) -> ScannerConfig:
-        if self.min_price >= self.max_price:
-            raise ValueError(f"min_price ({self.min_price}) must be below max_price ({self.max_price})")
-        return self
 
 
 class AlertsConfig(_Section):

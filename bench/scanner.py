@@ -1,0 +1,110 @@
+"""One full scanner pass over N pairs, against merely copying the state arrays it reads (not a test).
+
+The heaviest pass there is: every pair has one closed 1m bar pending (the minute boundary) and a forming bar
+open, so a pass commits N bars into the indicator bank, peeks N open bars, scores, classifies, estimates the
+probability and ranks. Klines are handed to the scanner before the clock starts (in a real run they arrive
+one by one between passes). The ceiling is one ``ndarray.copy()`` of every per-row state vector (1-D, one
+entry per pair: indicator bank and scanner rows; the 2-D rings of past bars are left out, a pass touches one
+column of them), measured in the same run. Medians over ``--runs`` passes.
+
+    .venv/bin/python bench/scanner.py [--pairs 2000] [--runs 200] [--history 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+
+from cryptoscan.config_scanner import ScannerConfig
+from cryptoscan.events import Kline
+from cryptoscan.scanner.engine import Scanner
+
+MIN = 60_000
+T0 = 1_700_000_000_000 // MIN * MIN
+
+
+def arrays(obj: Any, seen: set[int] | None = None) -> list[np.ndarray]:
+    """Every ndarray reachable through ``obj``'s attributes (the state a pass touches)."""
+    seen = seen if seen is not None else set()
+    if id(obj) in seen:
+        return []
+    seen.add(id(obj))
+    if isinstance(obj, np.ndarray):
+        return [obj]
+    out: list[np.ndarray] = []
+    fields = getattr(obj, "__dict__", None) or {s: getattr(obj, s, None) for s in getattr(obj, "__slots__", ())}
+    for value in fields.values():
+        if isinstance(value, np.ndarray) or hasattr(value, "__dict__") or hasattr(value, "__slots__"):
+            out += arrays(value, seen)
+        elif isinstance(value, list | tuple | dict):
+            items = value.values() if isinstance(value, dict) else value
+            for item in items:
+                if isinstance(item, np.ndarray) or hasattr(item, "__dict__"):
+                    out += arrays(item, seen)
+    return out
+
+
+def kline(venue: str, symbol: str, t: int, o: float, c: float, v: float, closed: bool) -> Kline:
+    return Kline(venue, symbol, "1m", t, t + MIN - 1, o, max(o, c) * 1.001, min(o, c) * 0.999, c, v, v * c, 10,
+                 v / 2, v * c / 2, closed, 0, 0, t + MIN, t + MIN)  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pairs", type=int, default=2000)
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--history", type=int, default=300)
+    args = ap.parse_args()
+    n, hist = args.pairs, args.history
+    rng = np.random.default_rng(1)
+    scanner = Scanner(ScannerConfig(), capacity=n)
+    names = [("spot" if i % 3 else "futures", "BTCUSDT" if i < 2 else f"P{i:04d}USDT") for i in range(n)]
+    close = np.exp(np.cumsum(rng.normal(0, 0.004, (n, hist + args.runs + 2)), axis=1)) * rng.uniform(0.05, 500, (n, 1))
+    vol = rng.lognormal(3, 1, (n, hist + args.runs + 2))
+    from cryptoscan.market.snapshot import KlineWindow
+
+    series = []
+    for i, (venue, symbol) in enumerate(names):
+        rows = np.zeros((9, hist))
+        rows[0] = T0 + np.arange(hist) * MIN
+        rows[1], rows[4] = np.r_[close[i, 0], close[i, : hist - 1]], close[i, :hist]
+        rows[2], rows[3] = np.maximum(rows[1], rows[4]) * 1.001, np.minimum(rows[1], rows[4]) * 0.999
+        rows[5] = vol[i, :hist]
+        series.append((venue, symbol, KlineWindow(rows)))
+    t0 = time.perf_counter()
+    scanner.warm(series)
+    warm_s = time.perf_counter() - t0
+    for i, (venue, symbol) in enumerate(names):
+        scanner.quote_volume[scanner.rows[(venue, symbol)]] = 5e6 * (1 + i % 7)
+    state = [a for a in arrays(scanner) if a.ndim == 1 and a.shape[0] == n]  # per-row vectors, not the rings
+    nbytes = sum(a.nbytes for a in state)
+    passes, copies = [], []
+    for r in range(args.runs):
+        b = hist + r
+        for i, (venue, symbol) in enumerate(names):  # the minute boundary: one closed bar and one forming bar each
+            t = T0 + b * MIN
+            scanner.on_kline(kline(venue, symbol, t, close[i, b - 1], close[i, b], vol[i, b], True))
+            scanner.on_kline(kline(venue, symbol, t + MIN, close[i, b], close[i, b + 1], vol[i, b + 1] / 3, False))
+        t0 = time.perf_counter_ns()
+        result = scanner.scan(T0 + (b + 1) * MIN + 30_000)
+        passes.append(time.perf_counter_ns() - t0)
+        t0 = time.perf_counter_ns()
+        for a in state:
+            a.copy()
+        copies.append(time.perf_counter_ns() - t0)
+    p, c = statistics.median(passes) / 1e3, statistics.median(copies) / 1e3
+    snap = result.snapshot()
+    print(f"scanner pass over {n} pairs ({args.runs} passes, {hist} bars of history each, warm-up {warm_s:.2f} s)")
+    print(f"  full pass (commit {n} closed + peek {n} open bars, score, levels, probability, rank): "
+          f"median {p:,.0f} us, p90 {np.percentile(passes, 90) / 1e3:,.0f} us")  # fmt: skip
+    print(f"  ceiling: copy the {len(state)} per-row state vectors ({nbytes / 2**20:.1f} MiB): median {c:,.0f} us")
+    print(f"  ratio pass / copy: {p / c:.2f}   budget 1000 us: {'OK' if p < 1000 else 'OVER'}")
+    print(f"  last pass: {snap.eligible} eligible, per level {snap.counts}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,292 @@
+"""The scanner's state for every (venue, symbol) row and one full pass over it (sans-I/O: events and ``now``).
+
+Klines arrive one by one (``on_kline``) and are only written into preallocated arrays: a closed bar into the
+pending buffer, a forming bar over the row's open bar. ``scan(now)`` then does the whole market at once:
+commit pending closed bars into the indicator bank, peek every open bar, score, classify, estimate the
+probability and rank, all vectorized. Rows are reused after ``remove`` (the bank row is reset).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cryptoscan.config_scanner import ScannerConfig
+from cryptoscan.events import Kline, MiniTicker, Ticker
+from cryptoscan.indicators.bank import IndicatorBank
+from cryptoscan.indicators.params import IndicatorParams
+from cryptoscan.indicators.values import IndicatorValues
+from cryptoscan.market.rings import CLOSE, HIGH, LOW, OPEN, OPEN_TIME, VOLUME
+from cryptoscan.market.snapshot import KlineWindow
+from cryptoscan.scanner.correlation import BtcCorrelation
+from cryptoscan.scanner.levels import classify
+from cryptoscan.scanner.probability import HeuristicProbability, ProbabilityInputs, ProbabilityModel
+from cryptoscan.scanner.ranking import by_level, composite, eligible, rank
+from cryptoscan.scanner.result import ScanResult
+from cryptoscan.scanner.score import score
+from cryptoscan.venues.binance.spec import INTERVAL_MS
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+VENUES = ("spot", "futures")
+BTC = "BTCUSDT"
+RIPE = 0.5  # share of its interval an open bar must have run before it is scored (peeked)
+
+
+class Scanner:
+    """Rows, pending bars and the indicator bank of one kline interval; see the module docstring."""
+
+    def __init__(self, cfg: ScannerConfig, *, capacity: int = 2048, probability: ProbabilityModel | None = None
+                 ) -> None:  # fmt: skip
+        self.cfg = cfg
+        self.interval = cfg.interval
+        self.step = INTERVAL_MS[cfg.interval]
+        self.capacity = capacity
+        self.bank = IndicatorBank(capacity, IndicatorParams(
+            interval=cfg.interval, volume_lookback=cfg.volume_lookback, breakout_lookback=cfg.breakout_lookback,
+            macd_warmup=cfg.macd.warmup_bars))  # fmt: skip
+        self.probability: ProbabilityModel = probability or HeuristicProbability(cfg.probability)
+        self.corr = BtcCorrelation(capacity)
+        self.venues = tuple(v for v in VENUES if v in cfg.venues)
+        self.rows: dict[tuple[str, str], int] = {}
+        self.names: list[tuple[str, str]] = [("", "")] * capacity
+        self._free = list(range(capacity - 1, -1, -1))
+        self.live = np.zeros(capacity, np.bool_)
+        self.venue = np.zeros(capacity, np.int8)
+        self.members = np.zeros((len(VENUES), capacity), np.bool_)  # live rows per venue code
+        self.btc = [-1] * len(VENUES)  # BTCUSDT's row per venue code
+        self.is_btc = np.zeros(capacity, np.bool_)
+        self.last_time = np.full(capacity, -1, np.int64)
+        self.last_close = np.full(capacity, np.nan)
+        self.updated_ms = np.zeros(capacity, np.int64)
+        self.quote_volume = np.full(capacity, np.nan)
+        self.ticker_price = np.full(capacity, np.nan)
+        # The forming bar of each row (one per row: the newest wins).
+        self.has_open = np.zeros(capacity, np.bool_)
+        self.open_bar = np.zeros((7, capacity))  # open_time, open, high, low, close, volume, ts_event
+        # Closed bars waiting for the next pass, in arrival order; full -> committed at once, never dropped.
+        self._pend = np.zeros((7, 4 * capacity))  # row, open_time, open, high, low, close, volume
+        self._np = 0
+        self.stats: Counter[str] = Counter()
+
+    # --- rows ---------------------------------------------------------------------------------------------
+    def add(self, venue: str, symbol: str) -> int:
+        """The row of (venue, symbol), allocated and cleared if new. Raises when every row is taken."""
+        key = (str(venue), symbol)
+        row = self.rows.get(key)
+        if row is not None:
+            return row
+        if not self._free:
+            raise RuntimeError(f"scanner is full ({self.capacity} rows)")
+        row = self._free.pop()
+        self.rows[key] = row
+        self.names[row] = key
+        rows = np.array([row])
+        self.bank.reset(rows)
+        self.corr.reset(rows)
+        code = VENUES.index(key[0]) if key[0] in VENUES else 0
+        self.live[row] = True
+        self.venue[row] = code
+        self.members[code, row] = True
+        if symbol == BTC:
+            self.btc[code] = row
+            self.is_btc[row] = True
+        self.last_time[row] = -1
+        self.last_close[row] = np.nan
+        self.updated_ms[row] = 0
+        self.quote_volume[row] = np.nan
+        self.ticker_price[row] = np.nan
+        self.has_open[row] = False
+        return row
+
+    def remove(self, venue: str, symbol: str) -> None:
+        """Forget a delisted pair; its pending bars are discarded with it."""
+        row = self.rows.pop((str(venue), symbol), None)
+        if row is None:
+            return
+        self.live[row] = False
+        self.members[:, row] = False
+        self.has_open[row] = False
+        self.names[row] = ("", "")
+        if self.is_btc[row]:
+            self.is_btc[row] = False
+            self.btc = [-1 if r == row else r for r in self.btc]
+        keep = self._pend[0, : self._np] != row
+        n = int(keep.sum())
+        self._pend[:, :n] = self._pend[:, : self._np][:, keep]
+        self._np = n
+        self._free.append(row)
+
+    def warm(self, series: Iterable[tuple[str, str, KlineWindow]]) -> int:
+        """Commit closed history for new rows, vectorized over rows of equal length; returns bars committed."""
+        groups: dict[int, list[tuple[int, KlineWindow]]] = {}
+        for venue, symbol, window in series:
+            row = self.add(venue, symbol)
+            w = _after(window, int(self.last_time[row]))
+            if len(w):
+                groups.setdefault(len(w), []).append((row, w))
+        total = 0
+        for length, items in groups.items():
+            rows = np.array([r for r, _ in items], np.int64)
+            stack = np.stack([w.rows for _, w in items])  # rows x fields x T
+            ot, o, h, lo, c, v = (stack[:, f, :] for f in _FIELDS)
+            self.bank.update_many(rows, ot.astype(np.int64), o, h, lo, c, v)
+            for t in range(length):
+                self._returns(rows, ot[:, t].astype(np.int64), c[:, t])
+            self.last_time[rows] = ot[:, -1].astype(np.int64)
+            self.last_close[rows] = c[:, -1]
+            total += length * len(rows)
+        self.stats["history_bars"] += total
+        return total
+
+    # --- events -------------------------------------------------------------------------------------------
+    def on_kline(self, k: Kline) -> bool:
+        """Take one kline of a tracked row; False when it is not ours (other interval, unknown pair, stale)."""
+        if k.interval != self.interval:
+            return False
+        row = self.rows.get((k.venue, k.symbol))
+        if row is None:
+            self.stats["unknown"] += 1
+            return False
+        if k.open_time <= self.last_time[row]:
+            self.stats["duplicates" if k.closed else "stale_forming"] += 1
+            return False
+        self.updated_ms[row] = k.ts_event
+        if not k.closed:
+            self.has_open[row] = True
+            self.open_bar[:, row] = (k.open_time, k.open, k.high, k.low, k.close, k.volume, k.ts_event)
+            return True
+        if self._np == self._pend.shape[1]:
+            self.commit()
+        self._pend[:, self._np] = (row, k.open_time, k.open, k.high, k.low, k.close, k.volume)
+        self._np += 1
+        self.stats["closed"] += 1
+        return True
+
+    def on_ticker(self, t: Ticker | MiniTicker) -> None:
+        """24 h quote volume and last price for the liquidity filter and factor."""
+        if isinstance(t, Ticker) and t.window != "24h":
+            return
+        row = self.rows.get((t.venue, t.symbol))
+        if row is not None:
+            self.quote_volume[row] = t.quote_volume
+            self.ticker_price[row] = t.last if isinstance(t, Ticker) else t.close
+
+    # --- the pass -----------------------------------------------------------------------------------------
+    def commit(self) -> int:
+        """Fold every pending closed bar into the bank, in order; returns how many were committed."""
+        n, self._np = self._np, 0
+        if n == 0:
+            return 0
+        pend = self._pend[:, :n]
+        rows = pend[0].astype(np.int64)
+        if np.bincount(rows, minlength=1).max() == 1:  # the usual case: at most one bar per row
+            return self._commit_round(rows, pend)
+        committed = 0
+        while rows.size:
+            # One bar per row per round: the first pending bar of each row, in arrival order.
+            _, first = np.unique(rows, return_index=True)
+            take = np.zeros(rows.size, np.bool_)
+            take[first] = True
+            committed += self._commit_round(rows[take], pend[:, take])
+            rows, pend = rows[~take], pend[:, ~take]
+        return committed
+
+    def _commit_round(self, rows: I64, bar: F64) -> int:
+        ot = bar[1].astype(np.int64)
+        fresh = ot > self.last_time[rows]  # a bar already committed (duplicate in the buffer) is skipped
+        if not fresh.all():
+            self.stats["duplicates"] += int((~fresh).sum())
+            rows, bar, ot = rows[fresh], bar[:, fresh], ot[fresh]
+        prev = self.last_time[rows]
+        self.stats["gaps"] += int(((prev >= 0) & (ot != prev + self.step)).sum())
+        self.bank.update(rows, ot, bar[2], bar[3], bar[4], bar[5], bar[6])
+        self._returns(rows, ot, bar[5])
+        self.last_time[rows] = ot
+        self.last_close[rows] = bar[5]
+        self.has_open[rows] &= self.open_bar[0, rows] > ot
+        return int(rows.size)
+
+    def _returns(self, rows: I64, times: I64, close: F64) -> None:
+        """Returns into the BTC correlation: BTC's first, matched against the others' previous bars before
+        those are replaced, then the others', matched against BTC's newest."""
+        prev = self.last_close[rows]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rets = np.where(prev > 0.0, close / prev - 1.0, np.nan)
+        self.last_close[rows] = close
+        is_btc = self.is_btc[rows]
+        if is_btc.any():
+            self.corr.on_returns(rows[is_btc], times[is_btc], rets[is_btc])
+            for code, btc in enumerate(self.btc):
+                if btc >= 0:
+                    self.corr.match(btc, np.flatnonzero(self.members[code]))
+            rest = ~is_btc
+            rows, times, rets = rows[rest], times[rest], rets[rest]
+        self.corr.on_returns(rows, times, rets)
+        for code, btc in enumerate(self.btc):
+            if btc >= 0:
+                self.corr.match(btc, rows[self.venue[rows] == code])
+
+    def scan(self, now_ms: int) -> ScanResult:
+        """One full pass: commit, peek open bars, score, classify, probability, rank."""
+        self.commit()
+        open_rows, volume = self._ripe_open_bars()
+        b = self.open_bar[:, open_rows]
+        v = self.bank.peek(open_rows, b[0].astype(np.int64), b[1], b[2], b[3], b[4], volume)
+        comp = score(rsi=v.rsi14, macd=v.macd, macd_signal=v.macd_signal, macd_hist=v.macd_hist,
+                     macd_cross_age=v.macd_cross_age, volume_spike=v.volume_spike, velocity_1h=v.velocity_1h,
+                     breakout=v.breakout, cfg=self.cfg)  # fmt: skip
+        levels = classify(comp.total, self.cfg.levels)
+        price = np.where(np.isnan(v.close), self.ticker_price, v.close)
+        corr, btc_vel = self._btc_inputs(v)
+        prob = self.probability(ProbabilityInputs(
+            momentum=comp.total, volatility_24h=v.volatility_24h, close=price, resistance=v.resistance,
+            btc_correlation=corr, btc_velocity_1h=btc_vel, quote_volume_24h=self.quote_volume))  # fmt: skip
+        key = composite(comp.total, prob.probability, self.cfg)
+        scanned = self.members[[VENUES.index(x) for x in self.venues]].any(axis=0)
+        mask = eligible(price, self.quote_volume, scanned & (self.last_time >= 0), self.cfg)
+        order = rank(key, mask)
+        return ScanResult(
+            ts_ms=now_ms, interval=self.interval, names=list(self.names), tracked=len(self.rows), order=order,
+            groups=by_level(order, levels, self.cfg.top), levels=levels, components=comp, composite=key,
+            probability=prob, price=price, quote_volume=self.quote_volume.copy(), updated_ms=self.updated_ms.copy(),
+            values=v,
+        )  # fmt: skip
+
+    def _ripe_open_bars(self) -> tuple[I64, F64]:
+        """Open bars at least ``RIPE`` through their interval, with volume projected to a whole bar.
+
+        A bar a few seconds old has a few seconds of volume and a close next to its open: peeked as is, it
+        would read as a volume collapse and hide a breakout. Such rows are scored on their last closed bar.
+        """
+        rows = np.flatnonzero(self.has_open)
+        elapsed = self.open_bar[6, rows] - self.open_bar[0, rows]
+        ripe = elapsed >= RIPE * self.step
+        rows = rows[ripe]
+        projected = self.open_bar[5, rows] * (self.step / np.minimum(elapsed[ripe], self.step))
+        return rows, projected
+
+    def _btc_inputs(self, v: IndicatorValues) -> tuple[F64, F64]:
+        corr = np.full(self.capacity, np.nan)
+        vel = np.full(self.capacity, np.nan)
+        for code, btc in enumerate(self.btc):
+            if btc >= 0:
+                members = self.members[code]
+                c = self.corr.correlation(btc, members)
+                corr[members] = c[members]
+                vel[members] = v.velocity_1h[btc]
+        return corr, vel
+
+
+_FIELDS = (OPEN_TIME, OPEN, HIGH, LOW, CLOSE, VOLUME)  # rows of KlineWindow.rows the bank takes
+
+
+def _after(window: KlineWindow, last_time: int) -> KlineWindow:
+    """The part of ``window`` newer than ``last_time``."""
+    if last_time < 0 or len(window) == 0:
+        return window
+    keep = window.rows[0] > last_time
+    return KlineWindow(window.rows[:, keep])

@@ -1,0 +1,88 @@
+"""Probability of a +7.5 % move within 4-24 h, behind an interface the calibrated model can replace.
+
+The default :class:`HeuristicProbability` is the product's weighted sum of five factors, each in [0, 1]:
+
+- volatility (0.25): ``low_volatility_factor`` (0.3) when 24 h realized volatility is under 7.5 %, else
+  ``min(vol / 15, 1)``: a pair that never moves 7.5 % a day is unlikely to start now;
+- momentum (0.30): ``score / 100``;
+- resistance (0.20): ``min(distance / 7.5, 1)`` with distance the percent from price up to the 24 h
+  resistance; a price above its resistance has none overhead (1); unknown resistance is neutral (0.5);
+- btc (0.15): ``0.5 + 0.5 * corr * btc_trend``: the pair's return correlation with BTCUSDT times BTC's own
+  momentum (its 1 h velocity over ``btc_velocity_full_pct``, clipped to [-1, 1]); a pair that follows a
+  rising BTC scores up to 1, one that follows a falling BTC down to 0, an uncorrelated one 0.5;
+- liquidity (0.10): 24 h quote volume on a log scale from ``liquidity_floor_usd`` (0) to
+  ``liquidity_full_usd`` (1).
+
+It is a heuristic, not a calibrated probability: the backtest measures how often it comes true.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cryptoscan.config_scanner import ProbabilityRules
+
+F64 = NDArray[np.float64]
+FACTORS = ("volatility", "momentum", "resistance", "btc", "liquidity")
+
+
+@dataclass(frozen=True, slots=True)
+class ProbabilityInputs:
+    """What a model may use, one entry per row."""
+
+    momentum: F64  # score 0-100
+    volatility_24h: F64  # percent
+    close: F64
+    resistance: F64  # price; NaN when unknown
+    btc_correlation: F64  # [-1, 1]; NaN when unknown
+    btc_velocity_1h: F64  # percent, BTC of the row's venue; NaN when unknown
+    quote_volume_24h: F64  # USDT; NaN when unknown
+
+
+@dataclass(frozen=True, slots=True)
+class ProbabilityOutput:
+    probability: F64  # percent, 0-100
+    factors: dict[str, F64]  # name -> [0, 1] per row, so a user sees why
+
+
+class ProbabilityModel(Protocol):
+    def __call__(self, x: ProbabilityInputs) -> ProbabilityOutput: ...
+
+
+class HeuristicProbability:
+    """The product's weighted factors (see the module docstring)."""
+
+    def __init__(self, rules: ProbabilityRules) -> None:
+        self.rules = rules
+        w = rules.weights
+        self.weights = {"volatility": w.volatility, "momentum": w.momentum, "resistance": w.resistance,
+                        "btc": w.btc, "liquidity": w.liquidity}  # fmt: skip
+        self._log_floor = float(np.log10(rules.liquidity_floor_usd))
+        self._log_span = max(float(np.log10(rules.liquidity_full_usd)) - self._log_floor, 1e-9)
+
+    def factors(self, x: ProbabilityInputs) -> dict[str, F64]:
+        r = self.rules
+        vol = np.nan_to_num(x.volatility_24h, nan=0.0)
+        volatility = np.where(vol < r.low_volatility_pct, r.low_volatility_factor,
+                              np.minimum(vol / r.full_volatility_pct, 1.0))  # fmt: skip
+        momentum = np.clip(np.nan_to_num(x.momentum, nan=0.0) / 100.0, 0.0, 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            distance = (x.resistance / x.close - 1.0) * 100.0
+        resistance = np.where(distance > 0.0, np.minimum(distance / r.target_pct, 1.0), 1.0)
+        resistance = np.where(np.isnan(distance), 0.5, resistance)
+        trend = np.clip(np.nan_to_num(x.btc_velocity_1h, nan=0.0) / r.btc_velocity_full_pct, -1.0, 1.0)
+        btc = np.clip(0.5 + 0.5 * np.nan_to_num(x.btc_correlation, nan=0.0) * trend, 0.0, 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logv = np.log10(np.nan_to_num(x.quote_volume_24h, nan=0.0))
+        liquidity = np.clip((logv - self._log_floor) / self._log_span, 0.0, 1.0)
+        return {"volatility": volatility, "momentum": momentum, "resistance": resistance, "btc": btc,
+                "liquidity": liquidity}  # fmt: skip
+
+    def __call__(self, x: ProbabilityInputs) -> ProbabilityOutput:
+        f = self.factors(x)
+        total = sum((self.weights[name] * f[name] for name in FACTORS), np.zeros(x.momentum.shape))
+        return ProbabilityOutput(probability=np.clip(total, 0.0, 1.0) * 100.0, factors=f)

@@ -1,0 +1,190 @@
+"""The scanner engine: klines in, one vectorized pass out; bookkeeping of rows, pending bars and BTC correlation."""
+
+from __future__ import annotations
+
+import msgspec
+import numpy as np
+import pytest
+
+from cryptoscan.config_scanner import ScannerConfig
+from cryptoscan.events import Kline, MiniTicker
+from cryptoscan.market.snapshot import KlineWindow
+from cryptoscan.scanner.correlation import BtcCorrelation
+from cryptoscan.scanner.engine import Scanner
+from cryptoscan.scanner.levels import Level
+
+MIN = 60_000
+T0 = 1_700_000_040_000 // MIN * MIN
+
+
+def kl(symbol: str, i: int, close: float, *, prev: float | None = None, volume: float = 10.0, closed: bool = True,
+       venue: str = "spot", interval: str = "1m") -> Kline:  # fmt: skip
+    t = T0 + i * MIN
+    o = close if prev is None else prev
+    return Kline(venue, symbol, interval, t, t + MIN - 1, o, max(o, close), min(o, close), close, volume,
+                 volume * close, 5, volume / 2, volume * close / 2, closed, 0, 0, t + MIN, t + MIN)  # fmt: skip
+
+
+def walk(n: int, seed: int, start: float = 1.0, sigma: float = 0.003) -> np.ndarray:
+    return start * np.exp(np.cumsum(np.random.default_rng(seed).normal(0, sigma, n)))
+
+
+def window(closes: np.ndarray, volumes: np.ndarray | None = None, first: int = 0) -> KlineWindow:
+    n = closes.size
+    rows = np.zeros((9, n))
+    rows[0] = T0 + (first + np.arange(n)) * MIN
+    rows[1] = np.r_[closes[0], closes[:-1]]
+    rows[2], rows[3], rows[4] = np.maximum(rows[1], closes), np.minimum(rows[1], closes), closes
+    rows[5] = volumes if volumes is not None else 10.0
+    return KlineWindow(rows)
+
+
+def feed(s: Scanner, symbol: str, closes: np.ndarray, volumes: np.ndarray | None = None, first: int = 0,
+         venue: str = "spot") -> None:  # fmt: skip
+    for j, c in enumerate(closes):
+        prev = closes[j - 1] if j else c
+        v = 10.0 if volumes is None else float(volumes[j])
+        assert s.on_kline(kl(symbol, first + j, float(c), prev=float(prev), volume=v, venue=venue))
+
+
+def test_routing_and_counters() -> None:
+    s = Scanner(ScannerConfig(), capacity=8)
+    s.add("spot", "AUSDT")
+    assert not s.on_kline(kl("AUSDT", 0, 1.0, interval="5m"))  # another interval: not ours, not counted
+    assert not s.on_kline(kl("ZUSDT", 0, 1.0)) and s.stats["unknown"] == 1
+    assert not s.on_kline(kl("AUSDT", 0, 1.0, venue="futures"))  # same name, other venue: another pair
+    assert s.on_kline(kl("AUSDT", 0, 1.0)) and s.on_kline(kl("AUSDT", 1, 1.1, closed=False))
+    row = s.rows[("spot", "AUSDT")]
+    assert s.has_open[row] and s.commit() == 1 and s.bank.bars[row] == 1
+    assert s.has_open[row]  # the open bar (minute 1) is newer than the committed one
+    assert not s.on_kline(kl("AUSDT", 0, 1.0)) and s.stats["duplicates"] == 1
+    assert not s.on_kline(kl("AUSDT", 0, 1.0, closed=False)) and s.stats["stale_forming"] == 1
+    s.on_kline(kl("AUSDT", 1, 1.2))
+    s.commit()
+    assert not s.has_open[row]  # its bar closed
+
+
+def test_several_bars_of_one_row_in_one_pass_commit_in_order_and_gaps_are_counted() -> None:
+    closes = walk(40, 1)
+    a, b = Scanner(ScannerConfig(), capacity=4), Scanner(ScannerConfig(), capacity=4)
+    a.add("spot", "AUSDT")
+    b.add("spot", "AUSDT")
+    feed(a, "AUSDT", closes)  # 40 bars through a 16-bar pending buffer: committed on the way, in order
+    a.commit()
+    assert a.bank.bars[0] == 40
+    for j, c in enumerate(closes):  # the same bars, one pass each
+        b.on_kline(kl("AUSDT", j, float(c), prev=float(closes[j - 1] if j else c)))
+        b.commit()
+    va, vb = a.bank.values(), b.bank.values()
+    assert va.rsi14[0] == pytest.approx(vb.rsi14[0], abs=1e-12) and not np.isnan(va.rsi14[0])
+    assert a.stats["gaps"] == 0
+    a.on_kline(kl("AUSDT", 45, 1.0))  # 4 bars missing
+    a.commit()
+    assert a.stats["gaps"] == 1
+
+
+def test_a_full_pending_buffer_is_committed_not_dropped() -> None:
+    s = Scanner(ScannerConfig(), capacity=2)  # pending holds 4 x capacity = 8 bars
+    s.add("spot", "AUSDT")
+    feed(s, "AUSDT", walk(30, 2))
+    s.commit()
+    assert s.bank.bars[s.rows[("spot", "AUSDT")]] == 30 and s.stats["closed"] == 30
+
+
+def test_warm_equals_streaming_and_groups_rows_by_length() -> None:
+    long, short = walk(200, 3), walk(120, 4, start=50.0)
+    warm = Scanner(ScannerConfig(), capacity=4)
+    assert warm.warm([("spot", "LONGUSDT", window(long)), ("futures", "SHORTUSDT", window(short, first=80)),
+                      ("spot", "LONG2USDT", window(long * 2))]) == 520  # fmt: skip
+    stream = Scanner(ScannerConfig(), capacity=4)
+    for venue, name, closes, first in (("spot", "LONGUSDT", long, 0), ("futures", "SHORTUSDT", short, 80),
+                                       ("spot", "LONG2USDT", long * 2, 0)):  # fmt: skip
+        stream.add(venue, name)
+        feed(stream, name, closes, first=first, venue=venue)
+    stream.commit()
+    w, st = warm.bank.values(), stream.bank.values()
+    for name in ("rsi14", "rsi21", "macd", "macd_signal", "velocity_1h", "volume_spike"):
+        for key in (("spot", "LONGUSDT"), ("futures", "SHORTUSDT"), ("spot", "LONG2USDT")):
+            x, y = getattr(w, name)[warm.rows[key]], getattr(st, name)[stream.rows[key]]
+            assert x == pytest.approx(y, abs=1e-9, nan_ok=True), (name, key)
+    # Warming again with the same window adds nothing: only bars newer than the last committed one count.
+    assert warm.warm([("spot", "LONGUSDT", window(long))]) == 0
+
+
+def test_remove_frees_the_row_and_a_new_pair_starts_clean() -> None:
+    s = Scanner(ScannerConfig(), capacity=1)
+    s.add("spot", "AUSDT")
+    feed(s, "AUSDT", walk(50, 5))
+    s.on_kline(kl("AUSDT", 50, 1.0))  # pending, then discarded with the pair
+    s.remove("spot", "AUSDT")
+    assert s._np == 0 and not s.live.any()
+    row = s.add("spot", "BUSDT")
+    assert row == 0 and s.bank.bars[0] == 0 and s.last_time[0] == -1
+    with pytest.raises(RuntimeError, match="full"):
+        s.add("spot", "CUSDT")
+
+
+def test_btc_correlation_whichever_closes_first() -> None:
+    rng = np.random.default_rng(6)
+    btc = 30_000 * np.exp(np.cumsum(rng.normal(0, 0.002, 200)))
+    noise = np.exp(np.cumsum(rng.normal(0, 0.002, 200)))
+    s = Scanner(ScannerConfig(), capacity=8)
+    for name in ("BTCUSDT", "TWINUSDT", "MIRRORUSDT", "NOISEUSDT"):
+        s.add("spot", name)
+    for j in range(200):
+        pairs = [("TWINUSDT", btc[j] / 1000), ("MIRRORUSDT", 1000 / btc[j]), ("NOISEUSDT", noise[j])]
+        if j % 2:  # BTC's bar first on odd minutes, last on even ones
+            s.on_kline(kl("BTCUSDT", j, float(btc[j])))
+        for name, c in pairs:
+            s.on_kline(kl(name, j, float(c)))
+            if j % 5 == 0:
+                s.commit()  # passes in the middle of a minute's closes
+        if not j % 2:
+            s.on_kline(kl("BTCUSDT", j, float(btc[j])))
+    s.commit()
+    members = s.live & (s.venue == 0)
+    corr = s.corr.correlation(s.rows[("spot", "BTCUSDT")], members)
+    r = {name: corr[s.rows[("spot", name)]] for name in ("BTCUSDT", "TWINUSDT", "MIRRORUSDT", "NOISEUSDT")}
+    assert r["BTCUSDT"] == pytest.approx(1.0) and r["TWINUSDT"] == pytest.approx(1.0, abs=1e-9)
+    assert r["MIRRORUSDT"] < -0.99 and abs(r["NOISEUSDT"]) < 0.4
+
+
+def test_correlation_is_unknown_until_enough_bars() -> None:
+    c = BtcCorrelation(2, min_bars=5)
+    rows = np.array([0, 1])
+    for t in range(4):
+        c.on_returns(rows, np.array([t, t]), np.array([0.01, 0.02]) * (-1) ** t)
+        c.match(0, rows)
+    assert np.isnan(c.correlation(0, np.array([True, True]))).all()
+
+
+def test_a_pump_with_volume_ranks_above_quiet_pairs_and_reaches_media() -> None:
+    cfg = ScannerConfig()
+    s = Scanner(cfg, capacity=16)
+    quiet = {f"Q{i}USDT": walk(300, 10 + i, start=2.0, sigma=0.002) for i in range(6)}
+    base = walk(295, 99, start=2.0, sigma=0.002)
+    pump = np.r_[base, base[-1] * np.cumprod(np.full(5, 1.01))]  # +5 % in 5 minutes ...
+    vols = np.r_[np.full(295, 10.0), np.full(5, 100.0)]  # ... at 10x normal volume
+    s.warm([("spot", name, window(c)) for name, c in quiet.items()] + [("spot", "PUMPUSDT", window(pump, vols))])
+    for name in [*quiet, "PUMPUSDT"]:
+        s.on_ticker(MiniTicker("spot", name, 2.0, 2.0, 2.0, 2.0, 1e6, 5e6, T0, T0))
+    res = s.scan(T0 + 300 * MIN)
+    top = res.top(3)
+    assert top[0].symbol == "PUMPUSDT" and top[0].rank == 1
+    assert Level[top[0].level] >= Level.MEDIA, top[0]
+    assert top[0].components["volume"] == 20 and top[0].components["velocity"] == 15  # 357 % of normal, +5 % in 1 h
+    assert top[0].factors["liquidity"] > 0 and 0 < top[0].probability <= 100
+    snap = res.snapshot()
+    assert snap.eligible == 7 and sum(snap.counts.values()) == 7
+    doc = msgspec.json.decode(msgspec.json.encode(snap))  # JSON-ready: NaN indicators become null
+    assert doc["levels"][top[0].level][0]["symbol"] == "PUMPUSDT"
+
+
+def test_unknown_volume_or_price_out_of_band_is_not_ranked() -> None:
+    s = Scanner(ScannerConfig(), capacity=4)
+    s.warm([("spot", "AUSDT", window(walk(60, 7))), ("spot", "BUSDT", window(walk(60, 8, start=5000.0))),
+            ("spot", "CUSDT", window(walk(60, 9)))])  # fmt: skip
+    s.on_ticker(MiniTicker("spot", "AUSDT", 1.0, 1.0, 1.0, 1.0, 1e6, 5e6, T0, T0))
+    s.on_ticker(MiniTicker("spot", "BUSDT", 1.0, 1.0, 1.0, 1.0, 1e6, 5e6, T0, T0))
+    res = s.scan(T0)
+    assert [res.names[i] for i in res.order] == [("spot", "AUSDT")]
