@@ -34,6 +34,8 @@ from cryptoscan.log import get_logger
 from cryptoscan.market.state import MarketState
 from cryptoscan.scanner.live import LiveScanner
 from cryptoscan.scanner.probability import ProbabilityModel
+from cryptoscan.scanner.result import ScanResult
+from cryptoscan.sinks.redis.sink import RedisSink
 from cryptoscan.venues.binance.parser import ControlReply, DepthDiff, FrameParser, Parsed
 from cryptoscan.venues.binance.recording import Message, read_recording
 from cryptoscan.venues.binance.spec import Venue
@@ -98,6 +100,29 @@ def build_scanner(
     )  # fmt: skip
     scanner.attach()
     return scanner
+
+
+def build_redis_sink(settings: Settings, clock: Clock | None = None) -> RedisSink:
+    """The Redis sink as the ``redis`` section describes it (not started)."""
+    r = settings.redis
+    return RedisSink(
+        r.url.get_secret_value(), r.prefix, clock=clock, max_pending=r.max_pending,
+        flush_interval_s=r.flush_interval_ms / 1000, batch_max=r.batch_max, timeout_s=r.timeout_s,
+    )  # fmt: skip
+
+
+def publish_scans(sink: RedisSink, ttl_s: float) -> Callable[[ScanResult], None]:
+    """A scanner listener writing each pass to Redis: ``scanner:latest`` (the whole snapshot) and
+    ``scanner:{venue}:{symbol}`` (each row shown), both expiring after ``ttl_s``."""
+
+    def publish(result: ScanResult) -> None:
+        snap = result.snapshot()
+        sink.put_json("scanner:latest", snap, ttl_s)
+        for rows in snap.levels.values():
+            for row in rows:
+                sink.put_json(f"scanner:{row.venue}:{row.symbol.lower()}", row, ttl_s)
+
+    return publish
 
 
 def sim_feed_overrides(speed: float, snapshot_min_real_ms: int = 250) -> dict[str, int]:
@@ -290,7 +315,9 @@ __all__ = [
     "Message",
     "ReplaySummary",
     "build_aggregator",
+    "build_redis_sink",
     "build_scanner",
+    "publish_scans",
     "feed_settings",
     "read_recording",
     "replay_lines",

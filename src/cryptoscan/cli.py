@@ -187,6 +187,18 @@ def _add_scan(sub: Any, common: argparse.ArgumentParser) -> None:
     add("--top", type=_positive_int, metavar="N", help="rows per level (default: scanner.top)")
 
 
+def _add_serve(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "serve", parents=[common], help="the market-data service: feed and scanner into Redis",
+        description="Runs the aggregator and the scanner with the Redis sink on (redis.url, redis.prefix): "
+        "mark prices, order books, tickers, klines, orders, positions and scanner results under the key "
+        "contract in the README, for any number of consumers. Runs until Ctrl-C / SIGTERM or --duration.",
+    )  # fmt: skip
+    p.add_argument("--exchange-url", metavar="URL", help="exchange base URL, e.g. a cryptoscan sim (default: "
+                   "exchange.url, else live Binance)")  # fmt: skip
+    p.add_argument("--duration", type=_positive_float, metavar="SECONDS", help="stop after this many seconds")
+
+
 def _streams(text: str) -> list[str]:
     names = [s.strip() for s in text.split(",") if s.strip()]
     if not names:
@@ -238,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sim(sub, common)
     _add_demo(sub, common)
     _add_scan(sub, common)
+    _add_serve(sub, common)
     _add_record(sub, common)
     _add_replay(sub, common)
     sub.add_parser("version", parents=[common], help="print the version", description="Print the version.")
@@ -346,6 +359,16 @@ def _run_scan(args: argparse.Namespace, settings: Settings) -> None:
             console.print(level_table(level, rows, snap.counts[level]))
 
 
+def _run_serve(args: argparse.Namespace, settings: Settings) -> None:
+    from cryptoscan.feed.rest import RestFailure
+    from cryptoscan.serve import run_serve
+
+    try:
+        asyncio.run(run_serve(settings, exchange_url=args.exchange_url, duration=args.duration))
+    except RestFailure as exc:
+        raise CommandError(str(exc)) from None
+
+
 def _run_record(args: argparse.Namespace, settings: Settings) -> None:
     from cryptoscan.feed.recorder import record
     from cryptoscan.venues.binance.spec import FUTURES_WS, SPOT_WS, Venue
@@ -414,6 +437,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _run_demo(args, settings)
         elif args.command == "scan":
             _run_scan(args, settings)
+        elif args.command == "serve":
+            _run_serve(args, settings)
         elif args.command == "record":
             _run_record(args, settings)
         elif args.command == "replay":

@@ -1,9 +1,10 @@
 """Bursts and dumps: smooth log-price ramps with a volume spike, as deterministic functions of time.
 
 Profile of one event with log amplitude A = log(1 + pct/100):
-rise with a smoothstep from 0 to A over [start, peak], retrace a fraction ``retr`` of it over [peak, end],
-and keep A * (1 - retr) afterwards. The volume multiplier is ``1 + spike`` during the rise, fading to 1
-halfway through the retrace.
+rise from 0 to A over [start, peak] in ``LEGS`` legs, as real pumps move: each leg climbs its share with a
+smoothstep over its first ``MOVE`` fraction, then consolidates; retrace a fraction ``retr`` of it over
+[peak, end], and keep A * (1 - retr) afterwards. The volume multiplier is ``1 + spike`` while a leg climbs,
+``1 + PAUSE_VOLUME * spike`` while it consolidates, fading to 1 halfway through the retrace.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from cryptoscan.sim.market_universe import MIN_MS
 from cryptoscan.venues.binance.spec import Venue
 
 F64 = NDArray[np.float64]
+LEGS = 3  # legs of a rise
+MOVE = 0.4  # share of a leg spent climbing; the rest consolidates
+PAUSE_VOLUME = 0.15  # share of the spike left while a leg consolidates
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +79,13 @@ class AssetEvents:
             a, r = float(self.amp[k]), float(self.retr[k])
             x = np.clip((t - s) / max(p - s, 1), 0.0, 1.0)
             y = np.clip((t - p) / max(e - p, 1), 0.0, 1.0)
-            rise = x * x * (3.0 - 2.0 * x)
+            leg = np.minimum(np.floor(x * LEGS), LEGS - 1)
+            z = np.clip((x * LEGS - leg) / MOVE, 0.0, 1.0)  # progress of the current leg's climb
+            rise = (leg + z * z * (3.0 - 2.0 * z)) / LEGS
             fall = y * y * (3.0 - 2.0 * y)
             off += a * (rise - r * fall)
-            w = np.where(t < p, np.where(t >= s, 1.0, 0.0), np.clip(1.0 - 2.0 * y, 0.0, 1.0))
+            climbing = np.where(z < 1.0, 1.0, PAUSE_VOLUME)
+            w = np.where(t < p, np.where(t >= s, climbing, 0.0), np.clip(1.0 - 2.0 * y, 0.0, 1.0))
             vol += float(self.spike[k]) * w
         return off, vol
 

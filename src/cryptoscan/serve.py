@@ -1,0 +1,52 @@
+"""``cryptoscan serve``: the market-data service. One process owns the exchange sockets; the aggregator and
+the scanner write through the Redis sink, and any number of consumers (analyzers, listeners, dashboards,
+other bots) read Redis instead of opening their own connections to Binance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from cryptoscan.app import build_aggregator, build_redis_sink, build_scanner, publish_scans, run_feed
+from cryptoscan.clock import Clock
+from cryptoscan.config import Settings
+from cryptoscan.feed.aggregator import BinanceWebSocketAggregator
+from cryptoscan.log import get_logger
+from cryptoscan.sinks.redis.sink import SinkStats
+
+log = get_logger(__name__)
+
+
+async def run_serve(
+    settings: Settings,
+    *,
+    exchange_url: str | None = None,
+    clock: Clock | None = None,
+    duration: float | None = None,
+    stop: asyncio.Event | None = None,
+    **feed_overrides: Any,
+) -> SinkStats:
+    """Aggregator + scanner + Redis sink until a signal or ``duration``; returns the sink's final counters.
+
+    The sink starts first (a Redis that is down is not an error: writes buffer and the sink reconnects)
+    and stops last, so every event the aggregator delivered while stopping is still written.
+    """
+    agg = build_aggregator(settings, exchange_url, clock, **feed_overrides)
+    scanner = build_scanner(agg, settings, clock)
+    sink = build_redis_sink(settings, agg.clock)
+    sink.attach(agg)
+    scanner.add_listener(publish_scans(sink, ttl_s=max(60.0, 5 * settings.data_aggregator.update_interval)))
+
+    async def body(_: BinanceWebSocketAggregator) -> None:
+        await scanner.run()
+
+    await sink.start()
+    try:
+        await run_feed(agg, body=body, duration=duration, stop=stop)
+    finally:
+        await sink.stop()
+        s = sink.stats
+        log.info("redis sink stopped", written=s.written, dropped=s.dropped, pending=s.pending,
+                 reconnects=s.reconnects)  # fmt: skip
+    return sink.stats
