@@ -99,7 +99,7 @@ class RedisConfig(_Section):
     enabled: bool = False
     url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")  # may carry a password
     prefix: str = Field("websocket", min_length=1)
-    max_pending: int = Field(100_000, gt=0)  # buffered writes while Redis is slow or down; beyond: oldest dropped, counted
+    max_pending: int = Field(100_000, gt=0)  # writes buffered while Redis is down; beyond: oldest dropped, counted
     flush_interval_ms: float = Field(2, ge=0)  # how long a write may wait to join a batch
     batch_max: int = Field(2_000, gt=0)  # commands per pipeline
     timeout_s: float = Field(2.0, gt=0)  # per pipeline; a hung server counts as down
