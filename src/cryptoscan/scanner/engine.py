@@ -184,7 +184,8 @@ class Scanner:
         pend = self._pend[:, :n]
         rows = pend[0].astype(np.int64)
         if np.bincount(rows, minlength=1).max() == 1:  # the usual case: at most one bar per row
-            return self._commit_round(rows, pend)
+            order = np.argsort(rows)  # rows ascending: the bank takes a contiguous run as a slice (faster)
+            return self._commit_round(rows[order], pend[:, order])
         committed = 0
         while rows.size:
             # One bar per row per round: the first pending bar of each row, in arrival order.

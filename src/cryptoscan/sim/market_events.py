@@ -21,7 +21,7 @@ from cryptoscan.venues.binance.spec import Venue
 F64 = NDArray[np.float64]
 LEGS = 3  # legs of a rise
 MOVE = 0.4  # share of a leg spent climbing; the rest consolidates
-PAUSE_VOLUME = 0.15  # share of the spike left while a leg consolidates
+PAUSE_VOLUME = 0.0  # share of the spike left while a leg consolidates (volume dries up)
 
 
 @dataclass(frozen=True, slots=True)
