@@ -57,6 +57,12 @@ class BtcCorrelation:
         self.cov_time[r] = t
         self.n_cov[r] += 1
 
+    def match_members(self, btc_row: int, members: NDArray[np.bool_]) -> None:
+        """:meth:`match` over every member row that already holds a return for BTC's newest bar."""
+        t = int(self.ret_time[btc_row])
+        if t >= 0:
+            self.match(btc_row, np.flatnonzero(members & (self.ret_time == t)))
+
     def correlation(self, btc_row: int, members: NDArray[np.bool_]) -> F64:
         """Correlation of each member row with BTC (NaN before ``min_bars`` matched bars, and for non-members)."""
         out = np.full(self.cov.shape, np.nan)

@@ -223,7 +223,7 @@ class Scanner:
             self.corr.on_returns(rows[is_btc], times[is_btc], rets[is_btc])
             for code, btc in enumerate(self.btc):
                 if btc >= 0:
-                    self.corr.match(btc, np.flatnonzero(self.members[code]))
+                    self.corr.match_members(btc, self.members[code])
             rest = ~is_btc
             rows, times, rets = rows[rest], times[rest], rets[rest]
         self.corr.on_returns(rows, times, rets)

@@ -41,4 +41,11 @@ def rank(key: F64, mask: NDArray[np.bool_]) -> I64:
 def by_level(order: I64, levels: NDArray[np.int8], top: int) -> dict[Level, I64]:
     """The first ``top`` rows of ``order`` in each level, highest level first (empty levels included)."""
     lv = levels[order]
-    return {level: order[lv == level][:top] for level in LEVELS_HIGH_FIRST}
+    grouped = order[np.argsort(-lv, kind="stable")]  # by level, best first; ``order`` kept within a level
+    counts = np.bincount(lv, minlength=len(Level))
+    out: dict[Level, I64] = {}
+    end = 0
+    for level in LEVELS_HIGH_FIRST:
+        start, end = end, end + int(counts[level])
+        out[level] = grouped[start : min(end, start + top)]
+    return out
