@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from conftest import SimFactory
 from cryptoscan.sim.options import SimOptions
+from simfakes import SimFactory
 from test_cli import clean_env
 
 

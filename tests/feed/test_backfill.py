@@ -10,7 +10,6 @@ import asyncio
 
 import httpx
 
-from conftest import SimFactory
 from cryptoscan.events import Kline
 from cryptoscan.feed.backfill import Backfiller
 from cryptoscan.feed.gaps import GapTracker, KlineRequest
@@ -19,6 +18,7 @@ from cryptoscan.sim.options import SimOptions
 from cryptoscan.sim.server import SimServer
 from cryptoscan.venues.binance.spec import Venue
 from helpers import until
+from simfakes import SimFactory
 
 MIN = 60_000
 

@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import SimFactory
 from cryptoscan.events import BookTop, ConnectionStatus, Kline, LinkState, Trade
 from cryptoscan.feed.backoff import DEFAULT_429_MS, BackoffPolicy
 from cryptoscan.feed.conn_parts import ConnOptions, stream_url
@@ -29,6 +28,7 @@ from cryptoscan.sim.server import SimServer
 from cryptoscan.venues.binance.parser import FrameParser, Parsed
 from cryptoscan.venues.binance.spec import Category, Venue
 from helpers import until
+from simfakes import SimFactory
 
 SPOT_SYMBOLS = [
     *("btc", "eth", "sol", "bnb", "xrp", "doge", "ada", "avax", "link", "dot", "trx", "ltc", "bch"),

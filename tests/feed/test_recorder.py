@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
-from conftest import FakeSource, SimFactory
 from cryptoscan.feed.recorder import Recorder, combined_urls, record
 from cryptoscan.sim.options import SimOptions
 from cryptoscan.sim.replay import load
 from cryptoscan.venues.binance.spec import Venue
 from helpers import until
+from simfakes import FakeSource, SimFactory
 
 
 def test_lines_are_replay_lines_and_the_file_appears_only_on_close(tmp_path: Path) -> None:

@@ -12,12 +12,12 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from conftest import SimFactory
 from cryptoscan.clock import ManualClock
 from cryptoscan.feed.rest import ApiError, BinanceRest, RateLimited, RestError, weight_limit
 from cryptoscan.sim.options import SimOptions
 from cryptoscan.sim.server import SimServer
 from cryptoscan.venues.binance.spec import Venue
+from simfakes import SimFactory
 
 T0 = 1_800_000_030_000  # 30 s into a market minute
 KEY = SecretStr("testkey123")

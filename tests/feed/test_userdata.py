@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from conftest import SimFactory
 from cryptoscan.events import AccountUpdate, ConnectionStatus, ListenKeyExpired, OrderUpdate, UserEvent
 from cryptoscan.feed.backoff import Backoff, BackoffPolicy
 from cryptoscan.feed.rest import BinanceRest
@@ -20,6 +19,7 @@ from cryptoscan.feed.userdata import UserDataStream
 from cryptoscan.sim.options import SimOptions
 from cryptoscan.sim.server import SimServer
 from helpers import until
+from simfakes import SimFactory
 
 KEY = SecretStr("udkey42")
 FAST = BackoffPolicy(initial_ms=50, max_ms=200)

@@ -9,10 +9,10 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from wsclient import Muted, Watched, recv_json, request, status, ws_connect
 
-from conftest import SimFactory
 from cryptoscan.sim.options import SimOptions
 from cryptoscan.sim.server import SimServer
 from helpers import until
+from simfakes import SimFactory
 
 
 async def test_raw_path_single_and_multiple(sim: SimServer) -> None:

@@ -15,11 +15,11 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 from wsclient import post, recv_json, status, ws_connect
 
-from conftest import FakeMarket, SimFactory
 from cryptoscan.sim.options import SimOptions
 from cryptoscan.sim.replay import ReplaySource
 from cryptoscan.sim.server import SimServer
 from cryptoscan.venues.binance.spec import Venue
+from simfakes import FakeMarket, SimFactory
 
 DATA = Path("/work/shared/data/binance/ws")
 SPOT_FILE = DATA / "spot_2021-04-04_3pairs.replay.jsonl.gz"
