@@ -191,3 +191,33 @@ def test_sigterm_to_demo_exits_0_promptly_and_cleanly(tmp_path: Path) -> None:
     assert elapsed < 10, f"took {elapsed:.1f}s to stop"
     assert "Traceback" not in err and "feed stopped" in err
     assert "cryptoscan demo" in out and "connections:" in out  # the final picture was drawn
+
+
+# --- alerts wiring ----------------------------------------------------------------------------------------------
+
+
+def test_alerts_are_built_only_when_enabled_and_listen_to_the_scanner() -> None:
+    from cryptoscan.app import build_alerts, build_scanner
+
+    agg = build_aggregator(Settings(), "http://127.0.0.1:9")
+    scanner = build_scanner(agg, Settings())
+    assert build_alerts(Settings(), scanner) is None and scanner._listeners == []
+    on = Settings.model_validate({"alerts": {"enabled": True, "urls": ["json://127.0.0.1:9/hook"], "hold_scans": 3},
+                                  "dashboard": {"port": 8123}})  # fmt: skip
+    service = build_alerts(on, scanner)
+    assert service is not None and scanner._listeners == [service.listener]
+    assert service.rules.hold_scans == 3 and service.dashboard_url == "http://127.0.0.1:8123"
+
+
+def test_an_alert_url_apprise_rejects_is_a_one_line_config_error(capsys: pytest.CaptureFixture[str]) -> None:
+    from cryptoscan.cli import main
+
+    env = {"CRYPTOSCAN_ALERTS__ENABLED": "true", "CRYPTOSCAN_ALERTS__URLS": '["nosuchscheme://SECRETTOKEN/x"]'}
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        rc = main(["scan", "--exchange-url", "http://127.0.0.1:9", "--duration", "5"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err, err
+    assert err.splitlines()[-1].startswith("config error: alerts.urls[0]")  # after apprise's own (masked) log line
+    assert "SECRETTOKEN" not in err

@@ -25,8 +25,11 @@ from typing import Any
 
 import msgspec
 
+from cryptoscan.alerts.delivery import AlertDispatcher
+from cryptoscan.alerts.rules import AlertRules
+from cryptoscan.alerts.service import AlertService
 from cryptoscan.clock import Clock, LiveClock
-from cryptoscan.config import Settings
+from cryptoscan.config import ConfigError, Settings
 from cryptoscan.events import Trade
 from cryptoscan.feed.aggregator import BinanceWebSocketAggregator, FeedSettings
 from cryptoscan.feed.status import FeedStatus
@@ -102,6 +105,28 @@ def build_scanner(
     return scanner
 
 
+def build_alerts(settings: Settings, scanner: LiveScanner) -> AlertService | None:
+    """The alert service on ``scanner`` as the ``alerts`` section describes it, or None when disabled.
+
+    Rules follow the scanner's clock (market time against an accelerated sim); delivery keeps real time so
+    rate limits and retries stay real. Raises ConfigError naming ``alerts.urls[i]`` for a URL apprise rejects.
+    """
+    a = settings.alerts
+    if not a.enabled:
+        return None
+    dashboard = a.dashboard_url or f"http://{settings.dashboard.host}:{settings.dashboard.port}"
+    rules = AlertRules(hold_scans=a.hold_scans, cooldown_s=a.cooldown_s, digest_s=a.digest_s)
+    try:
+        dispatcher = AlertDispatcher(a.urls, LiveClock(), rate_per_min=a.rate_per_min, burst=a.burst,
+                                     retries=a.retries, queue_size=a.queue_size, timeout_s=a.timeout_s)  # fmt: skip
+    except ValueError as exc:  # a URL apprise does not accept, already phrased without its secret
+        raise ConfigError(str(exc)) from None
+    service = AlertService(rules, dispatcher, clock=scanner.clock, dashboard_url=dashboard,
+                           target_pct=settings.scanner.probability.target_pct)  # fmt: skip
+    scanner.add_listener(service.listener)
+    return service
+
+
 def build_redis_sink(settings: Settings, clock: Clock | None = None) -> RedisSink:
     """The Redis sink as the ``redis`` section describes it (not started)."""
     r = settings.redis
@@ -147,6 +172,18 @@ def stop_on_signals(stop: asyncio.Event, signals: Sequence[signal.Signals] = STO
     finally:
         for sig in signals:
             loop.remove_signal_handler(sig)
+
+
+async def run_scanner(scanner: LiveScanner, alerts: AlertService | None) -> None:
+    """The scanner's loop, with the alert service (if any) started first and stopped (digest sent) last."""
+    if alerts is None:
+        await scanner.run()
+        return
+    await alerts.start()
+    try:
+        await scanner.run()
+    finally:
+        await alerts.stop()
 
 
 async def run_feed(
@@ -315,6 +352,7 @@ __all__ = [
     "Message",
     "ReplaySummary",
     "build_aggregator",
+    "build_alerts",
     "build_redis_sink",
     "build_scanner",
     "feed_settings",
@@ -323,6 +361,7 @@ __all__ = [
     "replay_lines",
     "replay_recording",
     "run_feed",
+    "run_scanner",
     "sim_feed_overrides",
     "stop_on_signals",
 ]

@@ -445,6 +445,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             _run_replay(args)
     except KeyboardInterrupt:  # a signal before the loop's handlers were in place
         return 0
+    except ConfigError as exc:  # found while building a layer (e.g. an alert URL apprise rejects)
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
     except (OSError, CommandError) as exc:
         print(f"cryptoscan {args.command}: {exc}", file=sys.stderr)
         return 1

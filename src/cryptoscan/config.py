@@ -91,8 +91,16 @@ class BotConfig(_Section):
 
 class AlertsConfig(_Section):
     enabled: bool = False
-    cooldown_s: float = Field(300, ge=0)
+    cooldown_s: float = Field(300, ge=0)  # at most one alert per pair per cooldown (an upgrade may break it)
     urls: list[SecretStr] = Field(default_factory=list)  # apprise URLs; they carry tokens
+    hold_scans: int = Field(2, ge=1)  # scans a level must hold before it alerts
+    digest_s: float = Field(120, ge=0)  # ALTA alerts gathered into one digest this often (0: sent at once)
+    dashboard_url: str | None = None  # link base in messages (default: http://{dashboard.host}:{dashboard.port})
+    rate_per_min: float = Field(20, ge=0)  # per channel (0: no limit)
+    burst: int = Field(5, ge=1)
+    retries: int = Field(3, ge=0)  # attempts after the first, with jittered backoff
+    timeout_s: float = Field(30, gt=0)  # one delivery attempt
+    queue_size: int = Field(100, ge=1)  # per channel; beyond it the oldest waiting message is dropped (recorded)
 
 
 class RedisConfig(_Section):

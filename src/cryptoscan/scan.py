@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 
-from cryptoscan.app import build_aggregator, build_scanner, run_feed
+from cryptoscan.app import build_aggregator, build_alerts, build_scanner, run_feed, run_scanner
 from cryptoscan.clock import Clock, LiveClock
 from cryptoscan.config import Settings
 from cryptoscan.feed.aggregator import BinanceWebSocketAggregator
@@ -37,6 +37,7 @@ async def run_scan(
     """Scan until a signal or ``duration`` (live view), or once (no view); returns the last snapshot."""
     agg = build_aggregator(settings, exchange_url, clock, **feed_overrides)
     scanner = build_scanner(agg, settings, clock)
+    alerts = None if once else build_alerts(settings, scanner)  # one pass alerts nobody: nothing held yet
     if on_result is not None:
         scanner.add_listener(on_result)
     if once:
@@ -50,7 +51,7 @@ async def run_scan(
         return out[0] if out else None
 
     async def body(_: BinanceWebSocketAggregator) -> None:
-        await scanner.run()
+        await run_scanner(scanner, alerts)
 
     with Live(console=console, auto_refresh=False, transient=False) as live:
         view = ScanView(live, agg, scanner, LiveClock(), title)

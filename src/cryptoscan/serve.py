@@ -8,7 +8,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from cryptoscan.app import build_aggregator, build_redis_sink, build_scanner, publish_scans, run_feed
+from cryptoscan.app import (
+    build_aggregator,
+    build_alerts,
+    build_redis_sink,
+    build_scanner,
+    publish_scans,
+    run_feed,
+    run_scanner,
+)
 from cryptoscan.clock import Clock
 from cryptoscan.config import Settings
 from cryptoscan.feed.aggregator import BinanceWebSocketAggregator
@@ -34,12 +42,13 @@ async def run_serve(
     """
     agg = build_aggregator(settings, exchange_url, clock, **feed_overrides)
     scanner = build_scanner(agg, settings, clock)
+    alerts = build_alerts(settings, scanner)
     sink = build_redis_sink(settings, agg.clock)
     sink.attach(agg)
     scanner.add_listener(publish_scans(sink, ttl_s=max(60.0, 5 * settings.data_aggregator.update_interval)))
 
     async def body(_: BinanceWebSocketAggregator) -> None:
-        await scanner.run()
+        await run_scanner(scanner, alerts)
 
     await sink.start()
     try:
