@@ -39,6 +39,8 @@ from cryptoscan.scanner.live import LiveScanner
 from cryptoscan.scanner.probability import ProbabilityModel
 from cryptoscan.scanner.result import ScanResult
 from cryptoscan.sinks.redis.sink import RedisSink
+from cryptoscan.sinks.store.backend import open_backend
+from cryptoscan.sinks.store.sink import StoreSink
 from cryptoscan.venues.binance.parser import ControlReply, DepthDiff, FrameParser, Parsed
 from cryptoscan.venues.binance.recording import Message, read_recording
 from cryptoscan.venues.binance.spec import Venue
@@ -125,6 +127,32 @@ def build_alerts(settings: Settings, scanner: LiveScanner) -> AlertService | Non
                            target_pct=settings.scanner.probability.target_pct)  # fmt: skip
     scanner.add_listener(service.listener)
     return service
+
+
+def build_store(settings: Settings, agg: BinanceWebSocketAggregator, scanner: LiveScanner) -> StoreSink | None:
+    """The store sink as the ``store`` section describes it, attached to ``agg`` (closed klines, sampled
+    tickers) and ``scanner`` (the rows each pass shows); None when disabled. Not started."""
+    st = settings.store
+    if not st.enabled:
+        return None
+    sink = StoreSink(
+        open_backend(st.url.get_secret_value(), pg_schema=st.pg_schema), clock=agg.clock,
+        ticker_sample_s=st.ticker_sample_s, flush_interval_s=st.flush_interval_s, batch_rows=st.batch_rows,
+        max_klines=st.max_klines, max_rows=st.max_rows,
+    )  # fmt: skip
+    sink.attach(agg)
+    scanner.add_listener(lambda result: sink.offer_scan(result.snapshot()))
+    return sink
+
+
+async def run_scanner_with_store(
+    agg: BinanceWebSocketAggregator, scanner: LiveScanner, alerts: AlertService | None, store: StoreSink | None
+) -> None:
+    """The body of a scanning run once ``agg`` started: the history the feed loaded (which it keeps in its
+    state without publishing) goes to the store first, then the scanner runs."""
+    if store is not None:
+        await store.offer_market((await agg.get_market_snapshot()).values())
+    await run_scanner(scanner, alerts)
 
 
 def build_redis_sink(settings: Settings, clock: Clock | None = None) -> RedisSink:
@@ -355,6 +383,7 @@ __all__ = [
     "build_alerts",
     "build_redis_sink",
     "build_scanner",
+    "build_store",
     "feed_settings",
     "publish_scans",
     "read_recording",
@@ -362,6 +391,7 @@ __all__ = [
     "replay_recording",
     "run_feed",
     "run_scanner",
+    "run_scanner_with_store",
     "sim_feed_overrides",
     "stop_on_signals",
 ]

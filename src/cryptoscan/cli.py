@@ -199,6 +199,18 @@ def _add_serve(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=_positive_float, metavar="SECONDS", help="stop after this many seconds")
 
 
+def _add_export(sub: Any, common: argparse.ArgumentParser) -> None:
+    from cryptoscan.sinks.store.export import add_export_arguments
+
+    p = sub.add_parser(
+        "export", parents=[common], help="export stored klines or scan results to parquet or csv",
+        description="Writes one symbol's closed klines (or, with --scans, the scanner's rows) from the store "
+        "(store.url: a DuckDB file or PostgreSQL) to a parquet or csv file, for research. A DuckDB file can be "
+        "read while no scan is writing it.",
+    )  # fmt: skip
+    add_export_arguments(p)
+
+
 def _streams(text: str) -> list[str]:
     names = [s.strip() for s in text.split(",") if s.strip()]
     if not names:
@@ -243,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cryptoscan",
         description="Real-time momentum scanner for every USDT pair on Binance spot and USD-M futures.",
-        epilog="More commands (backtest, dashboard, status) arrive with the layers they need.",
+        epilog="More commands (backtest, dashboard) arrive with the layers they need.",
     )
     _global_options(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -251,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(sub, common)
     _add_scan(sub, common)
     _add_serve(sub, common)
+    _add_export(sub, common)
     _add_record(sub, common)
     _add_replay(sub, common)
     sub.add_parser("version", parents=[common], help="print the version", description="Print the version.")
@@ -369,6 +382,18 @@ def _run_serve(args: argparse.Namespace, settings: Settings) -> None:
         raise CommandError(str(exc)) from None
 
 
+def _run_export(args: argparse.Namespace, settings: Settings) -> None:
+    from cryptoscan.clock import LiveClock
+    from cryptoscan.sinks.store.export import ExportError, run_export
+
+    try:
+        result = run_export(args, default_store=settings.store.url.get_secret_value(), now_ms=LiveClock().now_ms(),
+                            pg_schema=settings.store.pg_schema)  # fmt: skip
+    except ExportError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"cryptoscan export: {result.rows} rows to {result.path}", flush=True)
+
+
 def _run_record(args: argparse.Namespace, settings: Settings) -> None:
     from cryptoscan.feed.recorder import record
     from cryptoscan.venues.binance.spec import FUTURES_WS, SPOT_WS, Venue
@@ -439,6 +464,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _run_scan(args, settings)
         elif args.command == "serve":
             _run_serve(args, settings)
+        elif args.command == "export":
+            _run_export(args, settings)
         elif args.command == "record":
             _run_record(args, settings)
         elif args.command == "replay":

@@ -114,8 +114,14 @@ class RedisConfig(_Section):
 
 
 class StoreConfig(_Section):
-    enabled: bool = True
-    path: Path = Path("data/cryptoscan")
+    enabled: bool = True  # closed klines, sampled tickers and scan results kept for backtests and research
+    url: SecretStr = SecretStr("data/cryptoscan.duckdb")  # a DuckDB file, or postgresql://... (may carry a password)
+    pg_schema: str = Field("cryptoscan", pattern=r"^[a-z_][a-z0-9_]*$")
+    ticker_sample_s: float = Field(60, gt=0)  # at most one ticker row per pair this often
+    flush_interval_s: float = Field(0.5, gt=0)
+    batch_rows: int = Field(5000, gt=0)
+    max_klines: int = Field(1_000_000, gt=0)  # closed klines buffered while the store is slow or down
+    max_rows: int = Field(100_000, gt=0)  # other rows buffered; beyond either bound the oldest drop, counted
 
 
 class DashboardConfig(_Section):

@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 
-from cryptoscan.app import build_aggregator, build_alerts, build_scanner, run_feed, run_scanner
+from cryptoscan.app import build_aggregator, build_alerts, build_scanner, build_store, run_feed, run_scanner_with_store
 from cryptoscan.clock import Clock, LiveClock
 from cryptoscan.config import Settings
 from cryptoscan.feed.aggregator import BinanceWebSocketAggregator
@@ -38,6 +38,7 @@ async def run_scan(
     agg = build_aggregator(settings, exchange_url, clock, **feed_overrides)
     scanner = build_scanner(agg, settings, clock)
     alerts = None if once else build_alerts(settings, scanner)  # one pass alerts nobody: nothing held yet
+    store = None if once else build_store(settings, agg, scanner)
     if on_result is not None:
         scanner.add_listener(on_result)
     if once:
@@ -51,8 +52,10 @@ async def run_scan(
         return out[0] if out else None
 
     async def body(_: BinanceWebSocketAggregator) -> None:
-        await run_scanner(scanner, alerts)
+        await run_scanner_with_store(agg, scanner, alerts, store)
 
+    if store is not None:
+        await store.start()
     with Live(console=console, auto_refresh=False, transient=False) as live:
         view = ScanView(live, agg, scanner, LiveClock(), title)
         drawer = asyncio.ensure_future(view.loop())
@@ -61,5 +64,7 @@ async def run_scan(
         finally:
             drawer.cancel()
             await asyncio.gather(drawer, return_exceptions=True)
+            if store is not None:
+                await store.stop()  # after the aggregator: what it delivered while stopping is written too
             await view.draw()  # the final picture, after the graceful stop
     return scanner.latest.snapshot() if scanner.latest is not None else None

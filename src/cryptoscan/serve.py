@@ -13,9 +13,10 @@ from cryptoscan.app import (
     build_alerts,
     build_redis_sink,
     build_scanner,
+    build_store,
     publish_scans,
     run_feed,
-    run_scanner,
+    run_scanner_with_store,
 )
 from cryptoscan.clock import Clock
 from cryptoscan.config import Settings
@@ -43,18 +44,23 @@ async def run_serve(
     agg = build_aggregator(settings, exchange_url, clock, **feed_overrides)
     scanner = build_scanner(agg, settings, clock)
     alerts = build_alerts(settings, scanner)
+    store = build_store(settings, agg, scanner)
     sink = build_redis_sink(settings, agg.clock)
     sink.attach(agg)
     scanner.add_listener(publish_scans(sink, ttl_s=max(60.0, 5 * settings.data_aggregator.update_interval)))
 
     async def body(_: BinanceWebSocketAggregator) -> None:
-        await run_scanner(scanner, alerts)
+        await run_scanner_with_store(agg, scanner, alerts, store)
 
     await sink.start()
+    if store is not None:
+        await store.start()
     try:
         await run_feed(agg, body=body, duration=duration, stop=stop)
     finally:
         await sink.stop()
+        if store is not None:
+            await store.stop()
         s = sink.stats
         log.info("redis sink stopped", written=s.written, dropped=s.dropped, pending=s.pending,
                  reconnects=s.reconnects)  # fmt: skip

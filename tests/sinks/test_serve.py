@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from redis_proc import RedisFactory
@@ -26,10 +27,12 @@ async def sim() -> AsyncIterator[SimServer]:
         yield s
 
 
-async def test_serve_writes_market_data_and_scanner_results(sim: SimServer, redis_factory: RedisFactory) -> None:
+async def test_serve_writes_market_data_and_scanner_results(
+    sim: SimServer, redis_factory: RedisFactory, tmp_path: Path
+) -> None:
     server = await redis_factory()
     settings = Settings.model_validate({
-        "redis": {"url": server.url, "prefix": "cs"},
+        "redis": {"url": server.url, "prefix": "cs"}, "store": {"url": str(tmp_path / "store.duckdb")},
         "data_aggregator": {"min_volume_24h": 0, "max_pairs": 6, "klines_buffer_size": 200},
     })  # fmt: skip
     clock = ScaledClock(LiveClock(), SPEED, start_ms=sim.ctx.clock.now_ms())
