@@ -71,6 +71,7 @@ class Scanner:
         self._pend = np.zeros((7, 4 * capacity))  # row, open_time, open, high, low, close, volume
         self._np = 0
         self.stats: Counter[str] = Counter()
+        self._names_copy: list[tuple[str, str]] | None = None
 
     # --- rows ---------------------------------------------------------------------------------------------
     def add(self, venue: str, symbol: str) -> int:
@@ -84,6 +85,7 @@ class Scanner:
         row = self._free.pop()
         self.rows[key] = row
         self.names[row] = key
+        self._names_copy = None
         rows = np.array([row])
         self.bank.reset(rows)
         self.corr.reset(rows)
@@ -111,6 +113,7 @@ class Scanner:
         self.members[:, row] = False
         self.has_open[row] = False
         self.names[row] = ("", "")
+        self._names_copy = None
         if self.is_btc[row]:
             self.is_btc[row] = False
             self.btc = [-1 if r == row else r for r in self.btc]
@@ -251,11 +254,17 @@ class Scanner:
         mask = eligible(price, self.quote_volume, scanned & (self.last_time >= 0), self.cfg)
         order = rank(key, mask)
         return ScanResult(
-            ts_ms=now_ms, interval=self.interval, names=list(self.names), tracked=len(self.rows), order=order,
+            ts_ms=now_ms, interval=self.interval, names=self._names_snapshot(), tracked=len(self.rows), order=order,
             groups=by_level(order, levels, self.cfg.top), levels=levels, components=comp, composite=key,
             probability=prob, price=price, quote_volume=self.quote_volume.copy(), updated_ms=self.updated_ms.copy(),
             values=v,
         )  # fmt: skip
+
+    def _names_snapshot(self) -> list[tuple[str, str]]:
+        """An immutable-by-convention copy of the row names, remade only after ``add``/``remove``."""
+        if self._names_copy is None:
+            self._names_copy = list(self.names)
+        return self._names_copy
 
     def _ripe_open_bars(self) -> tuple[I64, F64]:
         """Open bars at least ``RIPE`` through their interval, with volume projected to a whole bar.
