@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
 import pytest
 
 from cryptoscan.events import BookTop, ConnectionStatus, Kline, OrderUpdate, Ticker, Trade
@@ -259,3 +260,50 @@ async def test_unregister_and_register_while_running() -> None:
     await d.stop()
     assert [t.trade_id for t in seen] == [1]
     assert d.stats() == []
+
+
+def kline_of(symbol: str, i: int, closed: bool, close: float = 1.0) -> Kline:
+    k = kline(i, closed, close)
+    return Kline("spot", symbol, *msgspec.structs.astuple(k)[2:])
+
+
+async def test_publish_keyed_many_coalesces_like_one_publish_per_item() -> None:
+    d = Dispatcher()
+    seen: list[Kline] = []
+    c = d.register("kline", seen.append)
+
+    def batch(*ks: Kline) -> dict[tuple[str, str, str], Kline]:
+        return {(k.venue, k.symbol, k.interval): k for k in ks}
+
+    d.publish_keyed_many(Channel.KLINE, batch(kline_of("A", 0, False, 1.0), kline_of("B", 0, False, 1.0)))
+    d.publish_keyed_many(Channel.KLINE, batch(kline_of("B", 0, False, 2.0), kline_of("C", 0, False, 1.0)))
+    assert c.depth == 3 and d.published == 4
+    await d.publish(kline_of("A", 0, True))  # supersedes A's pending forming kline
+    d.publish_keyed_many(Channel.KLINE, batch(kline_of("A", 1, False, 3.0)))
+    d.start()
+    await d.stop()
+    got = [(k.symbol, k.open_time // MIN, k.closed, k.close) for k in seen]
+    assert got == [("B", 0, False, 2.0), ("C", 0, False, 1.0), ("A", 0, True, 1.0), ("A", 1, False, 3.0)]
+    s = c.stats()
+    assert (s.delivered, s.coalesced, s.queue_depth, s.max_depth) == (4, 2, 0, 4)
+
+
+async def test_offer_reliable_hands_to_all_consumers_or_to_none() -> None:
+    d = Dispatcher()
+    gate = asyncio.Event()
+    slow_seen: list[Kline] = []
+    fast_seen: list[Kline] = []
+    slow = d.register("kline", gated(slow_seen, gate), name="slow", capacity=1)
+    fast = d.register("kline", fast_seen.append, name="fast")
+    assert d.offer_reliable(kline(0, True))
+    assert slow.depth == fast.depth == 1
+    assert not d.offer_reliable(kline(1, True))  # the slow one is full: nobody gets it
+    assert slow.depth == fast.depth == 1 and d.published == 1
+    d.start()
+    await until(lambda: len(fast_seen) == 1 and len(slow_seen) == 1)
+    gate.set()
+    await until(lambda: slow.depth == 0)
+    assert d.offer_reliable(kline(1, True))
+    await d.stop()
+    assert not d.offer_reliable(kline(2, True))  # stopped: the caller's queue (and publish) must say so
+    assert [k.open_time // MIN for k in slow_seen] == [k.open_time // MIN for k in fast_seen] == [0, 1]

@@ -157,3 +157,21 @@ def test_memory_600_pairs_by_1000_klines() -> None:
     assert peak < 80_000_000, peak
     snap = st.snapshot()
     assert len(snap.last_n("S599USDT", "1m", 1000)) == 1000
+
+
+def test_forming_many_is_forming_per_kline_and_reports_the_stale_ones() -> None:
+    one = MarketState("spot", intervals=["1m"], capacity=10)
+    many = MarketState("spot", intervals=["1m"], capacity=10)
+    for st in (one, many):
+        st.apply(kl(0, closed=True, symbol="ETHUSDT"))
+    batch = [kl(1, closed=False), kl(0, closed=False, symbol="ETHUSDT"), kl(1, closed=False, symbol="SOLUSDT"),
+             kl(2, closed=False, interval="5m")]  # fmt: skip
+    for k in batch:
+        one.forming(k)
+    stale = many.forming_many(batch)
+    assert stale == [batch[1]]  # ETHUSDT's bar 0 is closed already
+    assert many.seq == one.seq
+    for sym in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):
+        a, b = one.ring(sym, "1m"), many.ring(sym, "1m")
+        assert a is not None and b is not None and a.forming == b.forming
+    assert many.rejected() == one.rejected() == {"duplicate": 0, "out_of_order": 0, "stale_open": 1, "gaps": 0}

@@ -485,3 +485,27 @@ def test_stream_cache_is_bounded() -> None:
 def test_stream_names_route_to_the_payload_they_carry(name: str, event: str | None) -> None:
     route = FrameParser(Venue.FUTURES)._book.for_stream(name)
     assert (route and route.event) == event
+
+
+def test_parse_many_equals_parse_into_per_frame_and_counts_the_cold_path() -> None:
+    """One call per socket read gives what one call per frame gives; only frames off the hot path are ``cold``,
+    and a shutdown notice is always one of them (readers look for it only there)."""
+    rows = _replay("usdm_2021-07-22_4pairs.replay.jsonl.gz")[:600]
+    frames = [enc({"stream": r["stream"], "data": r["data"]}) for r in rows]
+    shutdown = b'{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1700000000000}}'
+    frames[100:100] = [b"{not json", b'{"result":null,"id":7}', shutdown]
+    frames.append(shutdown)
+    one, many = FrameParser(Venue.FUTURES), FrameParser(Venue.FUTURES)
+    want: list[Parsed] = []
+    for frame in frames:
+        one.parse_into(frame, TS, want)
+    got: list[Parsed] = []
+    for i in range(0, len(frames), 37):
+        many.parse_many(frames[i : i + 37], TS, got)
+    assert got == want and len(got) >= 600
+    assert many.errors.counts == one.errors.counts == {"json": 1}
+    streams = {r["stream"] for r in rows}
+    assert many.cold == one.cold == len(streams) + 4  # first sight of each stream, the bad frame, reply, 2 notices
+    before = many.cold
+    many.parse_many([*frames[:50], shutdown], TS, [])
+    assert many.cold == before + 1  # the hot path now, but for the notice

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -102,12 +102,25 @@ class Reservoir:
 
     def add(self, value: int) -> None:
         self.seen += 1
-        if self.seen & 15:  # one frame in 16 is plenty for percentiles, and keeps randrange off the hot path
+        if self.seen & 15:  # one value in 16 is plenty for percentiles, and keeps randrange off the hot path
             return
+        self._keep(value, self.seen >> 4)
+
+    def add_events(self, events: Sequence[object], now: int) -> None:
+        """``add(now - ts_event)`` for each event, with the same one-in-16 thinning, in one call per burst."""
+        first = 15 - (self.seen & 15)  # the index of the next event ``add`` would keep
+        k = (self.seen + first + 1) >> 4  # its rank among the kept ones
+        self.seen += len(events)
+        for ev in events[first::16]:
+            self._keep(now - getattr(ev, "ts_event", now), k)
+            k += 1
+
+    def _keep(self, value: int, k: int) -> None:
+        """Algorithm R for the ``k``-th thinned value (1-based)."""
         if len(self.out) < self.size:
             self.out.append(value)
             return
-        j = self._rand.randrange(self.seen >> 4)
+        j = self._rand.randrange(k)
         if j < self.size:
             self.out[j] = value
 
@@ -167,7 +180,10 @@ class Leg:
         self.conn._on_open(self, link)
 
     def on_text(self, data: bytes) -> None:
-        self.reader.on_text(self, data)
+        self.reader.on_texts(self, [data])
+
+    def on_texts(self, batch: list[bytes]) -> None:
+        self.reader.on_texts(self, batch)
 
     def on_ping(self, payload: bytes) -> None:
         self.reader.on_ping(self, payload)

@@ -20,8 +20,9 @@ is one frame per ~150 names (4 KiB frames), i.e. under a second for a full shard
 
 Timers: one supervisor loop sleeps until the earliest deadline any core object reports (durations from clock
 readings, converted to real seconds for a ``ScaledClock``, never more than ``MAX_SLEEP_S`` at once) or until a
-read-path callback wakes it. The read path never awaits: ``on_events`` is called synchronously per frame and
-must be fast (the aggregator hands events to a Dispatcher); exceptions in it are caught and counted.
+read-path callback wakes it. The read path never awaits: ``on_events`` is called synchronously once per socket
+read with all of its events (see ``conn_read``) and must be fast (the aggregator hands them to an EventRouter);
+exceptions in it are caught and counted.
 """
 
 from __future__ import annotations
@@ -192,6 +193,7 @@ class StreamConnection:
             leg.pacer.subscribe(new)
             self._pump(leg, now)
         if self._lc.phase is Phase.LIVE:
+            self._reader.tell_watchdog(now)  # what the read path holds is older than the new clocks
             self._watchdog.watch(self.conn_id, new, now)
         self._wake.set()
 
@@ -220,7 +222,9 @@ class StreamConnection:
         for leg in self._open_legs():
             leg.link.pause_reading(paused)  # type: ignore[union-attr]
         if not paused:
-            self._watchdog.restart(self.conn_id, self._clock.now_ms())
+            now = self._clock.now_ms()
+            self._reader.tell_watchdog(now)
+            self._watchdog.restart(self.conn_id, now)
         self._wake.set()
 
     async def close(self) -> None:
@@ -281,6 +285,7 @@ class StreamConnection:
         self._rot.expire(now)
 
     def _check_watchdog(self, now: int) -> None:
+        self._reader.tell_watchdog(now)  # the read path tells it in batches: bring it up to date first
         report = self._watchdog.check(now)
         if not report:
             return
@@ -372,6 +377,7 @@ class StreamConnection:
         self._fire(Trigger.SUBSCRIBED, now, "live")
         self._backoff.on_live(now)
         self._rot.opened(now)
+        self._reader.tell_watchdog(now)
         self._watchdog.watch(self.conn_id, self._streams, now)
         self._watchdog.restart(self.conn_id, now)
         if self._failed_at is not None:
@@ -452,6 +458,7 @@ class StreamConnection:
         self._primary, self._spare = new, None
         self._stats.rotations += 1
         self._rot.swapped(now)
+        self._reader.tell_watchdog(now)
         self._watchdog.restart(self.conn_id, now)
 
     def _abort_rotation(self, reason: str, now: int) -> None:

@@ -19,6 +19,7 @@ from cryptoscan.market.snapshot import KlineWindow, MarketSnapshot, RingView, fr
 from cryptoscan.venues.binance.spec import INTERVAL_MS, Venue
 
 DEFAULT_CAPACITY = 1000
+_STALE_OPEN = Outcome.STALE_OPEN
 
 
 class MarketState:
@@ -93,6 +94,27 @@ class MarketState:
                 return
         ring.push_open(k)
         self.seq += 1
+
+    def forming_many(self, klines: Iterable[Kline]) -> list[Kline]:
+        """:meth:`forming` for many klines of this venue in one call (the feed's router, once per socket read);
+        returns those rejected as stale (older than what the ring holds: their bar is already closed)."""
+        rings = self.rings
+        stale: list[Kline] = []
+        n = 0
+        for k in klines:
+            by_symbol = rings.get(k.interval)
+            if by_symbol is None:
+                continue
+            ring = by_symbol.get(k.symbol)
+            if ring is None:
+                ring = self._ring(k.symbol, k.interval)
+                if ring is None:
+                    continue
+            if ring.push_open(k) is _STALE_OPEN:
+                stale.append(k)
+            n += 1
+        self.seq += n
+        return stale
 
     def _admit(self, symbol: str) -> bool:
         if symbol in self._symbols:

@@ -27,6 +27,7 @@ Bad input never raises: each bad frame is counted by kind in ``parser.errors`` a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -45,6 +46,7 @@ to 31 characters (checked before a prefix is cached), so the key alone proves th
 stream: no ``startswith``, no ``find``. For short names the key also holds the payload's first, constant
 bytes (``{"e":"kline``), which changes nothing."""
 _EVENT = b'{"e":"'
+_SHUTDOWN = "serverShutdown"
 _MAX_NAME = 200  # longer stream names or ``e`` values are garbage: not looked up, not cached
 _DecodeError = (msgspec.DecodeError, UnicodeDecodeError)  # msgspec raises the latter for bad UTF-8 in strings
 _ValidationError = msgspec.ValidationError
@@ -54,7 +56,9 @@ class FrameParser:
     """Parses every Binance market and futures user-data frame of one venue.
 
     ``parse(frame, ts_recv, stream=None)`` returns a new list; ``parse_into`` appends to the caller's
-    list (the read loop reuses one: no list per frame). Items are ``events.py`` events, ``DepthDiff`` or
+    list, ``parse_many`` does so for every frame of one socket read (the read loop reuses one list).
+    ``cold`` counts frames off the hot path: a reader compares it around a call to know whether control
+    replies or shutdown notices can be among the events. Items are ``events.py`` events, ``DepthDiff`` or
     ``ControlReply``. ``frame`` is ``bytes`` (websockets: ``recv(decode=False)``).
     """
 
@@ -76,6 +80,7 @@ class FrameParser:
         self._streams: dict[bytes | str, Route[Any]] = {}  # by stream name (bytes from frames, str from callers)
         self._by_prefix: dict[bytes, Route[Any]] = {}  # by the first _PREFIX bytes of a combined frame
         self._probe = msgspec.json.Decoder(w.ProbeW | list[w.ElemProbeW])
+        self.cold = 0  # frames that missed the hot path; only these can yield ControlReply or ServerShutdown
 
     def parse(self, frame: bytes, ts_recv: int, stream: str | None = None) -> list[Parsed]:
         out: list[Parsed] = []
@@ -98,7 +103,22 @@ class FrameParser:
                 pass  # classified (and counted) by the slow path below
         self._parse_other(frame, ts_recv, out, stream)
 
+    def parse_many(self, frames: Iterable[bytes], ts_recv: int, out: list[Parsed]) -> None:
+        """``parse_into`` for every frame of one socket read, in one call (``ts_recv`` shared)."""
+        by_prefix = self._by_prefix
+        max_bytes = self.max_frame_bytes
+        for frame in frames:
+            route = by_prefix.get(frame[:_PREFIX])
+            if route is not None and len(frame) <= max_bytes:
+                try:
+                    route.emit(route.env(frame).data, ts_recv, out)
+                    continue
+                except Exception:
+                    pass  # classified (and counted) by the slow path below
+            self._parse_other(frame, ts_recv, out, None)
+
     def _parse_other(self, frame: bytes, ts_recv: int, out: list[Parsed], stream: str | None) -> None:
+        self.cold += 1
         if len(frame) > self.max_frame_bytes:
             self.errors.record("too_large", frame, f"over {self.max_frame_bytes} bytes")
             return
@@ -110,7 +130,8 @@ class FrameParser:
                 route = None if end < 0 else self._streams.get(name) or self._learn(name)
                 if route is not None:
                     route.emit(route.env(frame).data, ts_recv, out)
-                    if 0 < end < _PREFIX:  # the prefix holds the whole name: cache it for the hot path
+                    if 0 < end < _PREFIX and route.event != _SHUTDOWN:  # the prefix holds the whole name: cache it
+                        # for the hot path (shutdown notices stay cold: readers look for them only there)
                         self._remember(self._by_prefix, frame[:_PREFIX], route)
                     return
             elif stream is not None:
