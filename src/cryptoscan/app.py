@@ -26,6 +26,7 @@ from typing import Any
 import msgspec
 
 from cryptoscan.alerts.delivery import AlertDispatcher
+from cryptoscan.alerts.records import AlertRecord, Record
 from cryptoscan.alerts.rules import AlertRules
 from cryptoscan.alerts.service import AlertService
 from cryptoscan.clock import Clock, LiveClock
@@ -153,6 +154,35 @@ async def run_scanner_with_store(
     if store is not None:
         await store.offer_market((await agg.get_market_snapshot()).values())
     await run_scanner(scanner, alerts)
+
+
+def keep_alert_records(alerts: AlertService | None, store: StoreSink | None, redis: RedisSink | None = None) -> None:
+    """Every alert and every delivery result into the store (table ``alerts``: an alert under its kind, a
+    delivery under ``delivery:{channel}``) and onto the Redis stream ``alerts``, as they are recorded."""
+    if alerts is None or (store is None and redis is None):
+        return
+    pairs: dict[str, tuple[str, str]] = {}  # alert id -> (venue, symbol), for the deliveries that follow
+
+    def on_record(record: Record) -> None:
+        doc = msgspec.to_builtins(record)
+        if isinstance(record, AlertRecord):
+            if len(pairs) > 10_000:
+                pairs.clear()
+            pair = (record.venue, record.symbol)
+            # A digest carries several pairs under one notification id: its deliveries belong to no one pair.
+            pairs[record.notification_id] = pair if pairs.get(record.notification_id, pair) == pair else ("", "")
+            venue, symbol, level, kind, text = record.venue, record.symbol, record.level, record.kind, record.message
+        else:
+            venue, symbol = pairs.get(record.alert_id, ("", ""))
+            level, kind = "", f"delivery:{record.channel}"
+            text = "delivered" if record.ok else f"failed: {record.error}"
+        if store is not None:
+            store.offer_alert(record.ts_ms, venue, symbol, level, kind, text, doc)
+        if redis is not None:
+            redis.append("alerts", {"type": "alert" if isinstance(record, AlertRecord) else "delivery",
+                                    "data": msgspec.json.encode(doc).decode()})  # fmt: skip
+
+    alerts.log.on_record = on_record
 
 
 def build_redis_sink(settings: Settings, clock: Clock | None = None) -> RedisSink:
@@ -385,6 +415,7 @@ __all__ = [
     "build_scanner",
     "build_store",
     "feed_settings",
+    "keep_alert_records",
     "publish_scans",
     "read_recording",
     "replay_lines",

@@ -12,7 +12,15 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 
-from cryptoscan.app import build_aggregator, build_alerts, build_scanner, build_store, run_feed, run_scanner_with_store
+from cryptoscan.app import (
+    build_aggregator,
+    build_alerts,
+    build_scanner,
+    build_store,
+    keep_alert_records,
+    run_feed,
+    run_scanner_with_store,
+)
 from cryptoscan.clock import Clock, LiveClock
 from cryptoscan.config import Settings
 from cryptoscan.feed.aggregator import BinanceWebSocketAggregator
@@ -39,6 +47,7 @@ async def run_scan(
     scanner = build_scanner(agg, settings, clock)
     alerts = None if once else build_alerts(settings, scanner)  # one pass alerts nobody: nothing held yet
     store = None if once else build_store(settings, agg, scanner)
+    keep_alert_records(alerts, store)
     if on_result is not None:
         scanner.add_listener(on_result)
     if once:

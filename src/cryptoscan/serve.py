@@ -14,6 +14,7 @@ from cryptoscan.app import (
     build_redis_sink,
     build_scanner,
     build_store,
+    keep_alert_records,
     publish_scans,
     run_feed,
     run_scanner_with_store,
@@ -47,6 +48,7 @@ async def run_serve(
     store = build_store(settings, agg, scanner)
     sink = build_redis_sink(settings, agg.clock)
     sink.attach(agg)
+    keep_alert_records(alerts, store, sink)
     scanner.add_listener(publish_scans(sink, ttl_s=max(60.0, 5 * settings.data_aggregator.update_interval)))
 
     async def body(_: BinanceWebSocketAggregator) -> None:
