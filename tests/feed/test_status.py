@@ -42,6 +42,7 @@ async def test_status_and_metrics(agg: BinanceWebSocketAggregator) -> None:
     assert status.lag_ms_p50 is not None and status.lag_ms_p99 is not None
     assert status.lag_ms_p50 <= status.lag_ms_p99
     assert status.parse_errors == {}
+    assert status.coalesced_klines == agg.router.stats.coalesced_klines  # the router's count, as is
 
     registry = CollectorRegistry()
     registry.register(FeedCollector(agg))
@@ -49,4 +50,5 @@ async def test_status_and_metrics(agg: BinanceWebSocketAggregator) -> None:
     assert 'cryptoscan_feed_connections{state="CONNECTED"} 6.0' in text
     assert 'cryptoscan_feed_pairs{venue="spot"} 10.0' in text
     assert "cryptoscan_feed_messages_total" in text
+    assert "cryptoscan_feed_coalesced_klines_total" in text
     assert 'cryptoscan_feed_lag_ms{quantile="0.99"}' in text

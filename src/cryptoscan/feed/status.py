@@ -51,6 +51,7 @@ class FeedStatus:
     parse_errors: dict[str, int]
     dropped: int  # coalesced or dropped by consumers' bounded queues
     consumer_errors: int
+    coalesced_klines: int = 0  # forming klines superseded within one socket read (applied once, by design)
 
 
 def build_status(agg: BinanceWebSocketAggregator) -> FeedStatus:
@@ -99,6 +100,7 @@ def build_status(agg: BinanceWebSocketAggregator) -> FeedStatus:
         lag_ms_p99=p99,
         reconnects=reconnects,
         duplicate_klines=rs.duplicate_klines,
+        coalesced_klines=rs.coalesced_klines,
         agg_trade_gaps=rs.agg_trade_gaps,
         open_kline_holes=holes,
         backfilled_klines=rs.backfilled_klines,
@@ -129,6 +131,8 @@ class FeedCollector(Collector):
         yield CounterMetricFamily("cryptoscan_feed_reconnects", "Reconnections", value=s.reconnects)
         yield CounterMetricFamily("cryptoscan_feed_backfilled_klines", "Klines backfilled", value=s.backfilled_klines)
         yield CounterMetricFamily("cryptoscan_feed_duplicate_klines", "Duplicates dropped", value=s.duplicate_klines)
+        yield CounterMetricFamily("cryptoscan_feed_coalesced_klines", "Forming klines superseded within a socket read",
+                                  value=s.coalesced_klines)  # fmt: skip
         yield CounterMetricFamily("cryptoscan_feed_agg_trade_gaps", "aggTrade id gaps", value=s.agg_trade_gaps)
         yield CounterMetricFamily("cryptoscan_feed_dropped", "Dropped or coalesced by consumers", value=s.dropped)
         errors = CounterMetricFamily("cryptoscan_feed_parse_errors", "Bad frames by kind", labels=["kind"])
