@@ -102,6 +102,11 @@ def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     )  # fmt: skip
 
 
+def _exchange_url(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--exchange-url", metavar="URL", help="exchange base URL, e.g. a cryptoscan sim (default: "
+                   "exchange.url, else live Binance)")  # fmt: skip
+
+
 def _add_sim(sub: Any, common: argparse.ArgumentParser) -> None:
     from cryptoscan.sim.faults import KINDS
     from cryptoscan.sim.options import SimOptions
@@ -179,8 +184,7 @@ def _add_scan(sub: Any, common: argparse.ArgumentParser) -> None:
         "SIGTERM or --duration; with --once, prints one ranked snapshot and exits.",
     )  # fmt: skip
     add = p.add_argument
-    add("--exchange-url", metavar="URL", help="exchange base URL, e.g. a cryptoscan sim (default: exchange.url, "
-        "else live Binance)")  # fmt: skip
+    _exchange_url(p)
     add("--duration", type=_positive_float, metavar="SECONDS", help="stop after this many seconds")
     add("--once", action="store_true", help="one pass once history is loaded, printed, then exit")
     add("--json", action="store_true", help="with --once: print the snapshot as one JSON object")
@@ -194,8 +198,7 @@ def _add_serve(sub: Any, common: argparse.ArgumentParser) -> None:
         "mark prices, order books, tickers, klines, orders, positions and scanner results under the key "
         "contract in the README, for any number of consumers. Runs until Ctrl-C / SIGTERM or --duration.",
     )  # fmt: skip
-    p.add_argument("--exchange-url", metavar="URL", help="exchange base URL, e.g. a cryptoscan sim (default: "
-                   "exchange.url, else live Binance)")  # fmt: skip
+    _exchange_url(p)
     p.add_argument("--duration", type=_positive_float, metavar="SECONDS", help="stop after this many seconds")
 
 
@@ -231,8 +234,7 @@ def _add_record(sub: Any, common: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     add = p.add_argument
     add("--out", type=Path, metavar="FILE", required=True, help="where to write (FILE.part until done)")
-    add("--exchange-url", metavar="URL", help="exchange base URL, e.g. a cryptoscan sim (default: exchange.url, "
-        "else live Binance)")  # fmt: skip
+    _exchange_url(p)
     add("--streams", type=_streams, metavar="A,B,...", default=["!miniTicker@arr"], help="stream names")
     add("--venue", choices=("spot", "futures"), default="spot", help="which venue the streams are on")
     add("--seconds", type=_positive_float, metavar="N", help="stop after N seconds (default: until Ctrl-C)")
@@ -324,6 +326,7 @@ def _run_sim(args: argparse.Namespace) -> None:
 
 
 def _with_top(settings: Settings, top: int | None) -> Settings:
+    """``--top`` over ``scanner.top`` (scan and demo)."""
     if top is None:
         return settings
     return settings.model_copy(update={"scanner": settings.scanner.model_copy(update={"top": top})})

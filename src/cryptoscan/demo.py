@@ -35,7 +35,6 @@ async def run_demo(
     speed: float = 60.0,
     seed: int = 7,
     duration: float | None = None,
-    top: int | None = None,
     history_bars: int = DEMO_HISTORY_BARS,
     sim_options: SimOptions | None = None,
     console: Console | None = None,
@@ -52,8 +51,6 @@ async def run_demo(
     from cryptoscan.sim.server import SimServer
 
     settings = settings or Settings()
-    if top is not None:
-        settings = settings.model_copy(update={"scanner": settings.scanner.model_copy(update={"top": top})})
     options = sim_options or SimOptions()
     options.seed, options.speed = seed, speed
     guard: contextlib.AbstractContextManager[object] = contextlib.nullcontext()

@@ -54,7 +54,6 @@ class Scanner:
         self.rows: dict[tuple[str, str], int] = {}
         self.names: list[tuple[str, str]] = [("", "")] * capacity
         self._free = list(range(capacity - 1, -1, -1))
-        self.live = np.zeros(capacity, np.bool_)
         self.venue = np.zeros(capacity, np.int8)
         self.members = np.zeros((len(VENUES), capacity), np.bool_)  # live rows per venue code
         self.btc = [-1] * len(VENUES)  # BTCUSDT's row per venue code
@@ -73,6 +72,12 @@ class Scanner:
         self.stats: Counter[str] = Counter()
         self._names_copy: list[tuple[str, str]] | None = None
 
+    @property
+    def live(self) -> NDArray[np.bool_]:
+        """Rows in use (of any venue)."""
+        out: NDArray[np.bool_] = np.logical_or.reduce(self.members, axis=0)
+        return out
+
     # --- rows ---------------------------------------------------------------------------------------------
     def add(self, venue: str, symbol: str) -> int:
         """The row of (venue, symbol), allocated and cleared if new. Raises when every row is taken."""
@@ -90,7 +95,6 @@ class Scanner:
         self.bank.reset(rows)
         self.corr.reset(rows)
         code = VENUES.index(key[0]) if key[0] in VENUES else 0
-        self.live[row] = True
         self.venue[row] = code
         self.members[code, row] = True
         if symbol == BTC:
@@ -109,7 +113,6 @@ class Scanner:
         row = self.rows.pop((str(venue), symbol), None)
         if row is None:
             return
-        self.live[row] = False
         self.members[:, row] = False
         self.has_open[row] = False
         self.names[row] = ("", "")
