@@ -5,7 +5,7 @@
 - ``POST /sim/faults`` ``{"kind", "target": "all"|"random"|<conn id>, "count", "duration_ms"}``:
   inject a fault now. Kinds: drop, stall, malformed, duplicate, reorder, delay, shutdown (connection
   faults; ``target`` picks connections) and rest_429, rest_418, rest_5xx (the next ``count`` REST
-  answers). Returns the connection ids hit.
+  answers). Returns the connection ids hit and the market time it took effect (``at_ms``).
 - ``POST /sim/burst`` ``{"venue", "symbol", "pct", "duration_ms"}``: a price burst in the generator.
 - ``POST /sim/symbols/status`` ``{"venue", "symbol", "status"}``: e.g. BREAK or TRADING.
 - ``POST /sim/account/orders`` ``{"symbol", "side", "quantity", "price"}``: a filled futures order,
@@ -133,8 +133,9 @@ def add_routes(app: web.Application, ctx: SimContext, hub: Hub) -> None:
             return web.json_response({"kind": order.kind, "armed": order.count})
         if order.target not in ("all", "random") and order.target not in hub.conns:
             raise BadBody(f"no connection {order.target!r}")
-        hit = hub.apply_fault(order, ctx.clock.now_ms())
-        return web.json_response({"kind": order.kind, "connections": hit})
+        now = ctx.clock.now_ms()
+        hit = hub.apply_fault(order, now)
+        return web.json_response({"kind": order.kind, "connections": hit, "at_ms": now})
 
     async def burst(request: web.Request) -> web.StreamResponse:
         body = await _body(request)

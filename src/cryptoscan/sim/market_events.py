@@ -5,6 +5,12 @@ rise from 0 to A over [start, peak] in ``LEGS`` legs, as real pumps move: each l
 smoothstep over its first ``MOVE`` fraction, then consolidates; retrace a fraction ``retr`` of it over
 [peak, end], and keep A * (1 - retr) afterwards. The volume multiplier is ``1 + spike`` while a leg climbs,
 ``1 + PAUSE_VOLUME * spike`` while it consolidates, fading to 1 halfway through the retrace.
+
+Real pumps are choppy: volatility rises with volume, and a climb is a run of big green candles with red ones
+between, not a straight line. So an event also has a *chop* amplitude: ``CHOP`` times the leg's mean
+per-minute climb while it rises, fading like the volume through the retrace. The path adds it times an
+independent standard normal per minute boundary (``market_paths``): a mean-zero wobble around the ramp that
+changes candles, RSI and volatility but not where the event goes.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ F64 = NDArray[np.float64]
 LEGS = 3  # legs of a rise
 MOVE = 0.4  # share of a leg spent climbing; the rest consolidates
 PAUSE_VOLUME = 0.0  # share of the spike left while a leg consolidates (volume dries up)
+CHOP = 1.5  # per-minute wobble while an event runs, in units of its legs' mean per-minute climb
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +73,13 @@ class AssetEvents:
             setattr(self, name, getattr(self, name)[order])
         self.keep_cum = np.concatenate([[0.0], np.cumsum(self.amp * (1.0 - self.retr))])
 
-    def profile(self, t: NDArray[np.int64]) -> tuple[F64, F64]:
-        """(log offset, volume multiplier) at each time in ``t`` (sorted ascending)."""
+    def profile(self, t: NDArray[np.int64]) -> tuple[F64, F64, F64]:
+        """(log offset, volume multiplier, chop amplitude in log units) at each time in ``t`` (ascending)."""
         t0, t1 = int(t[0]), int(t[-1])
         done = int(np.searchsorted(self.end, t0, side="right"))
         off = np.full(t.shape, self.keep_cum[done])
         vol = np.ones(t.shape)
+        chop = np.zeros(t.shape)
         for k in range(done, len(self.end)):
             s, p, e = int(self.start[k]), int(self.peak[k]), int(self.end[k])
             if s >= t1:
@@ -87,7 +95,10 @@ class AssetEvents:
             climbing = np.where(z < 1.0, 1.0, PAUSE_VOLUME)
             w = np.where(t < p, np.where(t >= s, climbing, 0.0), np.clip(1.0 - 2.0 * y, 0.0, 1.0))
             vol += float(self.spike[k]) * w
-        return off, vol
+            climb_minutes = max(MOVE * (p - s) / LEGS / MIN_MS, 1.0)
+            # 0 at the start itself, so the path up to an injected burst stays as it was
+            chop += CHOP * abs(a) / LEGS / climb_minutes * np.where(t < p, (t > s) * 1.0, w)
+        return off, vol, chop
 
     def at(self, t_ms: int) -> float:
         return float(self.profile(np.array([t_ms, t_ms + 1], np.int64))[0][0])

@@ -177,8 +177,12 @@ class PathEngine:
         idio = cum[i] + _FRAC * r[i] + bridge(gen(self.seed, 6, a, day), sig)
         idio[MPD] = cum[i + 1]
         ev = self.events(a)
-        off, vol = ev.profile(day * DAY_MS + _J)
+        off, vol, chop = ev.profile(day * DAY_MS + _J)
         lp = math.log(spec.price) + idio + spec.beta * self.market(day) + (off - self._e0[a])
+        if chop.any():
+            wobble = gen(self.seed, 8, a, day).standard_normal(MPD + 1) * chop
+            wobble[0] = wobble[MPD] = 0.0  # day boundaries stay exact
+            lp = lp + wobble
         out = (lp, vol)
         self._apath.put(key, out)
         return out

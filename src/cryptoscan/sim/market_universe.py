@@ -61,7 +61,8 @@ class AssetSpec:
     beta: float
     vol: float
     qvol: float
-    burst_gap_days: float = 20.0
+    # Mean days between events of an asset (longer for big ones): a few pumps an hour over 600 pairs, as on Binance.
+    burst_gap_days: float = 4.0
 
 
 @dataclass(slots=True)
