@@ -69,17 +69,30 @@ def empty_bars(n: int) -> FloatArray:
     return np.full((NFIELDS, n), np.nan)
 
 
-def freqtrade_json_bars(path: Path) -> FloatArray:
-    """One freqtrade ``*.json`` kline file: ``[[open_ms, open, high, low, close, base_volume], ...]``."""
+_FREQTRADE_ROWS = msgspec.json.Decoder(list[tuple[int, float, float, float, float, float]])
+
+
+def freqtrade_json_decode(data: bytes, source: str) -> FloatArray:
+    """freqtrade JSON kline bytes as (NFIELDS, n) bars, not yet checked: importers check row by row first, so
+    a bad row is named by its place rather than refused with the whole file."""
     try:
-        raw = msgspec.json.decode(path.read_bytes(), type=list[tuple[int, float, float, float, float, float]])
-    except (OSError, msgspec.DecodeError) as e:
-        raise HistoryError(f"{path}: not a freqtrade kline file: {e}") from e
+        raw = _FREQTRADE_ROWS.decode(data)
+    except msgspec.DecodeError as e:
+        raise HistoryError(f"{source}: not a freqtrade kline file: {e}") from e
     out = empty_bars(len(raw))
     if raw:
         cols = np.asarray(raw, dtype=np.float64).T
         out[OPEN_TIME:VOLUME + 1] = cols
-    return check_bars(path.name, out)
+    return out
+
+
+def freqtrade_json_bars(path: Path) -> FloatArray:
+    """One freqtrade ``*.json`` kline file: ``[[open_ms, open, high, low, close, base_volume], ...]``."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise HistoryError(f"{path}: not a freqtrade kline file: {e}") from e
+    return check_bars(path.name, freqtrade_json_decode(data, str(path)))
 
 
 def freqtrade_symbol(path: Path) -> str:
