@@ -125,11 +125,12 @@ async def test_every_table_round_trips(store: Store) -> None:
         sink.offer_scan(snapshot(T0))  # the same pass again: no new rows
         sink.offer_alert(T0 + 5, "spot", "AAAUSDT", "FUERTE", "level_up", "AAAUSDT reached FUERTE", {"score": 91.5})
         sink.offer_alert(T0 + 6, "futures", "BBBUSDT", "MEDIA", "burst", "no payload")
-        assert await sink.flush(20)
+        sink.offer_outcome((T0 + 5, "spot", "AAAUSDT", "FUERTE", 4, 1.5, 1, 9.1, -2.5, 7_200_000, T0 + 14_400_000))
+        sink.offer_outcome((T0 + 5, "spot", "AAAUSDT", "FUERTE", 24, 1.5, 1, None, None, 7_200_000, T0 + 1))
     finally:
         await sink.stop()
     st = sink.stats
-    assert st.written == {"klines": 0, "tickers": 6, "scans": 3, "alerts": 2} and st.duplicates == 3
+    assert st.written == {"klines": 0, "tickers": 6, "scans": 3, "alerts": 2, "outcomes": 2} and st.duplicates == 3
     assert st.sampled_out == 31 and st.errors == 0
     tickers = await store.read("SELECT venue, ts, last FROM tickers WHERE venue = 'spot' ORDER BY ts")
     assert tickers == [("spot", T0, 101.0), ("spot", T0 + 60_000, 60_101.0), ("spot", T0 + 120_000, 120_101.0)]
@@ -147,6 +148,8 @@ async def test_every_table_round_trips(store: Store) -> None:
     assert alerts[0][:6] == (T0 + 5, "spot", "AAAUSDT", "FUERTE", "level_up", "AAAUSDT reached FUERTE")
     assert (alerts[0][6] if isinstance(alerts[0][6], dict) else json.loads(alerts[0][6])) == {"score": 91.5}
     assert alerts[1][4:] == ("burst", "no payload", None)
+    outcomes = await store.read("SELECT horizon_h, hit, max_gain_pct, max_drawdown_pct FROM outcomes ORDER BY 1")
+    assert outcomes == [(4, 1, 9.1, -2.5), (24, 1, None, None)]
 
 
 async def test_history_in_the_market_rings_goes_in_once(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ class AlertRecord(msgspec.Struct, frozen=True, kw_only=True, tag="alert"):
     delivery: str  # "now" or "digest"
     title: str
     message: str  # the plain-text body
+    price: float = 0.0  # the pair's price when it alerted: the entry its outcome is measured from
 
 
 class DeliveryRecord(msgspec.Struct, frozen=True, kw_only=True, tag="delivery"):

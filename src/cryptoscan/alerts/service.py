@@ -114,6 +114,7 @@ class AlertService:
         return AlertRecord(
             ts_ms=alert.ts_ms, alert_id=alert.id, notification_id=nid, venue=alert.venue, symbol=alert.symbol,
             level=alert.level, kind=alert.kind, delivery=delivery, title=own.title, message=own.text,
+            price=alert.row.price,
         )  # fmt: skip
 
     async def _ticker(self) -> None:

@@ -96,7 +96,18 @@ ALERTS = Table(
     time_index=True,
 )
 
-TABLES: dict[str, Table] = {t.name: t for t in (KLINES, TICKERS, SCANS, ALERTS)}
+OUTCOMES = Table(
+    "outcomes",
+    (Column("ts", B), *_cols(T, "venue", "symbol", "level"), Column("horizon_h", Kind.INT), Column("entry", D),
+     Column("hit", Kind.INT), Column("max_gain_pct", D, nullable=True), Column("max_drawdown_pct", D, nullable=True),
+     *_cols(B, "time_to_hit_ms", "resolved_ms")),
+    key=("venue", "symbol", "horizon_h", "ts"),
+    time="ts",
+    time_index=True,
+)  # fmt: skip
+"""Live tracking: each alert's outcome per horizon (``hit`` 1 or 0), written once it is known."""
+
+TABLES: dict[str, Table] = {t.name: t for t in (KLINES, TICKERS, SCANS, ALERTS, OUTCOMES)}
 """Every table, in the order a batch writes them."""
 
 

@@ -33,7 +33,15 @@ from cryptoscan.market.snapshot import MarketSnapshot
 from cryptoscan.scanner.result import ScanSnapshot
 from cryptoscan.sinks.store.backend import Backend, open_backend
 from cryptoscan.sinks.store.buffer import Batch, RowBuffer, batch_size, split
-from cryptoscan.sinks.store.rows import TickerSampler, alert_row, kline_row, scan_rows, ticker_row, window_rows
+from cryptoscan.sinks.store.rows import (
+    Row,
+    TickerSampler,
+    alert_row,
+    kline_row,
+    scan_rows,
+    ticker_row,
+    window_rows,
+)
 from cryptoscan.sinks.store.schema import TABLES
 
 log = logging.getLogger(__name__)
@@ -163,6 +171,11 @@ class StoreSink:
             self._n["errors"] += 1
             log.exception("store sink: cannot map an alert")
             return
+        self._wrote()
+
+    def offer_outcome(self, row: Row) -> None:
+        """One alert outcome, a row of the ``outcomes`` table (live tracking)."""
+        self._buf.add("outcomes", row)
         self._wrote()
 
     def _wrote(self) -> None:
