@@ -65,24 +65,47 @@ class HeuristicProbability:
         self._log_span = max(float(np.log10(rules.liquidity_full_usd)) - self._log_floor, 1e-9)
 
     def factors(self, x: ProbabilityInputs) -> dict[str, F64]:
+        """Each factor for every row; in-place numpy (a pass runs this over 2000 rows every few seconds)."""
         r = self.rules
-        vol = np.nan_to_num(x.volatility_24h, nan=0.0)
-        volatility = np.where(vol < r.low_volatility_pct, r.low_volatility_factor,
-                              np.minimum(vol / r.full_volatility_pct, 1.0))  # fmt: skip
-        momentum = np.clip(np.nan_to_num(x.momentum, nan=0.0) / 100.0, 0.0, 1.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            distance = (x.resistance / x.close - 1.0) * 100.0
-        resistance = np.where(distance > 0.0, np.minimum(distance / r.target_pct, 1.0), 1.0)
-        resistance = np.where(np.isnan(distance), 0.5, resistance)
-        trend = np.clip(np.nan_to_num(x.btc_velocity_1h, nan=0.0) / r.btc_velocity_full_pct, -1.0, 1.0)
-        btc = np.clip(0.5 + 0.5 * np.nan_to_num(x.btc_correlation, nan=0.0) * trend, 0.0, 1.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            logv = np.log10(np.nan_to_num(x.quote_volume_24h, nan=0.0))
-        liquidity = np.clip((logv - self._log_floor) / self._log_span, 0.0, 1.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vol = x.volatility_24h
+            volatility = np.minimum(vol, r.full_volatility_pct)
+            volatility /= r.full_volatility_pct
+            volatility[~(vol >= r.low_volatility_pct)] = r.low_volatility_factor  # unknown counts as low
+            momentum = np.minimum(x.momentum, 100.0)
+            np.maximum(momentum, 0.0, out=momentum)
+            momentum /= 100.0
+            momentum[np.isnan(momentum)] = 0.0
+            distance = np.divide(x.resistance, x.close)  # percent up to the resistance, then in targets
+            distance -= 1.0
+            distance *= 100.0
+            distance /= r.target_pct
+            resistance = np.minimum(distance, 1.0)
+            resistance[distance <= 0.0] = 1.0  # above its resistance: none overhead
+            resistance[np.isnan(distance)] = 0.5  # unknown: neutral
+            trend = np.nan_to_num(x.btc_velocity_1h, nan=0.0) / r.btc_velocity_full_pct
+            np.minimum(trend, 1.0, out=trend)
+            np.maximum(trend, -1.0, out=trend)
+            btc = np.nan_to_num(x.btc_correlation, nan=0.0)
+            btc *= trend
+            btc *= 0.5
+            btc += 0.5
+            np.minimum(btc, 1.0, out=btc)
+            np.maximum(btc, 0.0, out=btc)
+            liquidity = np.log10(x.quote_volume_24h)
+            liquidity -= self._log_floor
+            liquidity /= self._log_span
+            np.minimum(liquidity, 1.0, out=liquidity)
+            liquidity[~(liquidity >= 0.0)] = 0.0  # unknown or under the floor
         return {"volatility": volatility, "momentum": momentum, "resistance": resistance, "btc": btc,
                 "liquidity": liquidity}  # fmt: skip
 
     def __call__(self, x: ProbabilityInputs) -> ProbabilityOutput:
         f = self.factors(x)
-        total = sum((self.weights[name] * f[name] for name in FACTORS), np.zeros(x.momentum.shape))
-        return ProbabilityOutput(probability=np.clip(total, 0.0, 1.0) * 100.0, factors=f)
+        total = self.weights[FACTORS[0]] * f[FACTORS[0]]
+        for name in FACTORS[1:]:
+            total += self.weights[name] * f[name]
+        np.minimum(total, 1.0, out=total)
+        np.maximum(total, 0.0, out=total)
+        total *= 100.0
+        return ProbabilityOutput(probability=total, factors=f)
