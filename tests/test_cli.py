@@ -18,7 +18,7 @@ import pytest
 from cryptoscan import __version__
 from cryptoscan.cli import build_parser, main
 
-SUBCOMMANDS = ("sim", "demo", "scan", "serve", "export", "record", "replay", "version")
+SUBCOMMANDS = ("sim", "demo", "scan", "serve", "dashboard", "export", "record", "replay", "version")
 
 
 def clean_env() -> dict[str, str]:

@@ -19,9 +19,9 @@ import contextlib
 import os
 import signal
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -45,6 +45,10 @@ from cryptoscan.sinks.store.sink import StoreSink
 from cryptoscan.venues.binance.parser import ControlReply, DepthDiff, FrameParser, Parsed
 from cryptoscan.venues.binance.recording import Message, read_recording
 from cryptoscan.venues.binance.spec import Venue
+
+if TYPE_CHECKING:
+    from cryptoscan.web.options import DashboardOptions
+    from cryptoscan.web.server import Dashboard
 
 log = get_logger(__name__)
 
@@ -183,6 +187,40 @@ def keep_alert_records(alerts: AlertService | None, store: StoreSink | None, red
                                     "data": msgspec.json.encode(doc).decode()})  # fmt: skip
 
     alerts.log.on_record = on_record
+
+
+@contextlib.asynccontextmanager
+async def serving_dashboard(
+    settings: Settings,
+    agg: BinanceWebSocketAggregator,
+    scanner: LiveScanner,
+    alerts: AlertService | None,
+    options: DashboardOptions | None,
+    announce: Callable[[str], None] | None = None,
+) -> AsyncIterator[Dashboard | None]:
+    """The web dashboard over this pipeline while inside the block (nothing when ``options`` is None).
+
+    Started before the feed, so a page shows start-up too; ``announce`` gets its URL. Alert links point at it
+    unless ``alerts.dashboard_url`` says otherwise. Raises OSError when the port cannot be bound.
+    """
+    if options is None:
+        yield None
+        return
+    from cryptoscan.web.server import Dashboard  # FastAPI and uvicorn load only when asked for
+    from cryptoscan.web.source import PipelineSource
+
+    source = PipelineSource(agg, scanner, alerts.log if alerts is not None else None,
+                            settings.scanner.probability.target_pct)  # fmt: skip
+    dashboard = Dashboard(source, options)
+    await dashboard.start()
+    if alerts is not None and settings.alerts.dashboard_url is None:
+        alerts.dashboard_url = dashboard.url
+    if announce is not None:
+        announce(dashboard.url)
+    try:
+        yield dashboard
+    finally:
+        await dashboard.stop()
 
 
 def build_redis_sink(settings: Settings, clock: Clock | None = None) -> RedisSink:
@@ -423,6 +461,7 @@ __all__ = [
     "run_feed",
     "run_scanner",
     "run_scanner_with_store",
+    "serving_dashboard",
     "sim_feed_overrides",
     "stop_on_signals",
 ]

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from cryptoscan import __version__
 from cryptoscan.config import ConfigError, Settings, load_config
 from cryptoscan.log import configure_logging
+from cryptoscan.web.options import add_dashboard_arguments, dashboard_options
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -173,6 +174,7 @@ def _add_demo(sub: Any, common: argparse.ArgumentParser) -> None:
     add("--history", type=_positive_int, metavar="BARS", default=300, help="history bars per pair (300)")
     add("--spot-pairs", type=_non_negative_int, metavar="N", default=400, help="USDT spot pairs in the sim (400)")
     add("--futures-pairs", type=_non_negative_int, metavar="N", default=200, help="USDT-M perpetuals (200)")
+    add_dashboard_arguments(demo, standalone=False)
 
 
 def _add_scan(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -200,6 +202,20 @@ def _add_serve(sub: Any, common: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     _exchange_url(p)
     p.add_argument("--duration", type=_positive_float, metavar="SECONDS", help="stop after this many seconds")
+    add_dashboard_arguments(p, standalone=False)
+
+
+def _add_dashboard(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "dashboard", parents=[common], help="scan every USDT pair and show the ranking in a live web dashboard",
+        description="Runs the configured aggregator and momentum scanner (as `cryptoscan scan` does) with the web "
+        "dashboard instead of the terminal view: ranked opportunities pushed live, a page per pair, a REST API "
+        "described at /openapi.json. Prints its URL. Binds to 127.0.0.1 unless told otherwise; any other "
+        "address needs a token. Runs until Ctrl-C / SIGTERM or --duration.",
+    )  # fmt: skip
+    _exchange_url(p)
+    p.add_argument("--duration", type=_positive_float, metavar="SECONDS", help="stop after this many seconds")
+    add_dashboard_arguments(p, standalone=True)
 
 
 def _add_export(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -257,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cryptoscan",
         description="Real-time momentum scanner for every USDT pair on Binance spot and USD-M futures.",
-        epilog="More commands (backtest, dashboard) arrive with the layers they need.",
+        epilog="More commands (backtest) arrive with the layers they need.",
     )
     _global_options(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -265,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(sub, common)
     _add_scan(sub, common)
     _add_serve(sub, common)
+    _add_dashboard(sub, common)
     _add_export(sub, common)
     _add_record(sub, common)
     _add_replay(sub, common)
@@ -338,11 +355,13 @@ def _run_demo(args: argparse.Namespace, settings: Settings) -> None:
     from cryptoscan.sim.options import SimOptions
 
     options = SimOptions(n_spot=args.spot_pairs, n_futures=args.futures_pairs)
+    settings = _with_top(settings, args.top)
+    web = dashboard_options(args, settings.dashboard, top=settings.scanner.top, standalone=False, fallback_port=True)
     try:
         asyncio.run(
             run_demo(
-                _with_top(settings, args.top), speed=args.speed, seed=args.seed, duration=args.duration,
-                history_bars=args.history, sim_options=options,
+                settings, speed=args.speed, seed=args.seed, duration=args.duration, history_bars=args.history,
+                sim_options=options, dashboard=web,
             )
         )  # fmt: skip
     except RestFailure as exc:
@@ -379,8 +398,26 @@ def _run_serve(args: argparse.Namespace, settings: Settings) -> None:
     from cryptoscan.feed.rest import RestFailure
     from cryptoscan.serve import run_serve
 
+    web = dashboard_options(args, settings.dashboard, top=settings.scanner.top, standalone=False)
     try:
-        asyncio.run(run_serve(settings, exchange_url=args.exchange_url, duration=args.duration))
+        asyncio.run(run_serve(settings, exchange_url=args.exchange_url, duration=args.duration, dashboard=web,
+                              announce=lambda url: print(f"dashboard: {url}", flush=True)))  # fmt: skip
+    except RestFailure as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _run_dashboard(args: argparse.Namespace, settings: Settings) -> None:
+    from cryptoscan.feed.rest import RestFailure
+    from cryptoscan.scan import run_scan
+
+    web = dashboard_options(args, settings.dashboard, top=settings.scanner.top, standalone=True)
+
+    def announce(url: str) -> None:
+        print(f"cryptoscan dashboard on {url}", flush=True)
+
+    try:
+        asyncio.run(run_scan(settings, exchange_url=args.exchange_url, duration=args.duration, dashboard=web,
+                             terminal=False, announce=announce))  # fmt: skip
     except RestFailure as exc:
         raise CommandError(str(exc)) from None
 
@@ -467,6 +504,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _run_scan(args, settings)
         elif args.command == "serve":
             _run_serve(args, settings)
+        elif args.command == "dashboard":
+            _run_dashboard(args, settings)
         elif args.command == "export":
             _run_export(args, settings)
         elif args.command == "record":

@@ -3,7 +3,7 @@
 It starts ``cryptoscan sim`` in-process, then runs the very scan a real user runs (``scan.run_scan``: the
 configured aggregator and scanner, the live terminal view); only the exchange URL, a scaled clock, the sim's
 watchdog margins and a shorter history differ. Within a few market hours the sim's pumps show up as MEDIA,
-ALTA and FUERTE pairs.
+ALTA and FUERTE pairs. The command also serves the web dashboard beside the terminal view.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from cryptoscan.sim.options import SimOptions
 
 if TYPE_CHECKING:
     from cryptoscan.sim.server import SimServer
+    from cryptoscan.web.options import DashboardOptions
+    from cryptoscan.web.server import Dashboard
 
 DEMO_HISTORY_BARS = 300  # 5 market hours of 1m bars: past the MACD signal's 150-bar warm-up, quick to load
 
@@ -41,12 +43,15 @@ async def run_demo(
     stop: asyncio.Event | None = None,
     on_result: Listener | None = None,
     on_sim: Callable[[SimServer], None] | None = None,
+    dashboard: DashboardOptions | None = None,
+    on_dashboard: Callable[[Dashboard], None] | None = None,
 ) -> ScanSnapshot | None:
     """Sim in-process, the configured scan against it, the live view; until a signal or ``duration``.
 
     SIGINT/SIGTERM handlers are installed before the sim starts (unless ``stop`` is given), so a signal at
     any point ends the run the same graceful way. ``on_sim`` sees the running sim (tests drive its control
-    API). Returns the last scan snapshot.
+    API). ``dashboard``: the web UI beside the terminal view (``on_dashboard`` sees it running). Returns the
+    last scan snapshot.
     """
     from cryptoscan.sim.server import SimServer
 
@@ -65,6 +70,6 @@ async def run_demo(
             clock = ScaledClock(LiveClock(), speed, start_ms=sim.ctx.clock.now_ms())
             return await run_scan(
                 settings, exchange_url=sim.url, clock=clock, duration=duration, console=console, stop=stop,
-                title=f"cryptoscan demo (local exchange, {speed:g}x)", on_result=on_result,
-                history_bars=history_bars, **margins,
+                title=f"cryptoscan demo (local exchange, {speed:g}x)", on_result=on_result, dashboard=dashboard,
+                on_dashboard=on_dashboard, history_bars=history_bars, **margins,
             )  # fmt: skip

@@ -101,7 +101,7 @@ def configure_logging(level: str = "INFO", json: bool = False, stream: TextIO | 
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric)
-    for noisy in ("websockets", "picows", "aiohttp.access", "httpx", "httpcore", "asyncio"):
+    for noisy in ("websockets", "picows", "aiohttp.access", "httpx", "httpcore", "asyncio", "uvicorn.error"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

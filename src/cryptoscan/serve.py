@@ -6,7 +6,8 @@ other bots) read Redis instead of opening their own connections to Binance.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from cryptoscan.app import (
     build_aggregator,
@@ -18,12 +19,16 @@ from cryptoscan.app import (
     publish_scans,
     run_feed,
     run_scanner_with_store,
+    serving_dashboard,
 )
 from cryptoscan.clock import Clock
 from cryptoscan.config import Settings
 from cryptoscan.feed.aggregator import BinanceWebSocketAggregator
 from cryptoscan.log import get_logger
 from cryptoscan.sinks.redis.sink import SinkStats
+
+if TYPE_CHECKING:
+    from cryptoscan.web.options import DashboardOptions
 
 log = get_logger(__name__)
 
@@ -35,12 +40,15 @@ async def run_serve(
     clock: Clock | None = None,
     duration: float | None = None,
     stop: asyncio.Event | None = None,
+    dashboard: DashboardOptions | None = None,
+    announce: Callable[[str], None] | None = None,
     **feed_overrides: Any,
 ) -> SinkStats:
     """Aggregator + scanner + Redis sink until a signal or ``duration``; returns the sink's final counters.
 
     The sink starts first (a Redis that is down is not an error: writes buffer and the sink reconnects)
-    and stops last, so every event the aggregator delivered while stopping is still written.
+    and stops last, so every event the aggregator delivered while stopping is still written. ``dashboard``:
+    the web UI too, its URL handed to ``announce``.
     """
     agg = build_aggregator(settings, exchange_url, clock, **feed_overrides)
     scanner = build_scanner(agg, settings, clock)
@@ -58,7 +66,8 @@ async def run_serve(
     if store is not None:
         await store.start()
     try:
-        await run_feed(agg, body=body, duration=duration, stop=stop)
+        async with serving_dashboard(settings, agg, scanner, alerts, dashboard, announce):
+            await run_feed(agg, body=body, duration=duration, stop=stop)
     finally:
         await sink.stop()
         if store is not None:
