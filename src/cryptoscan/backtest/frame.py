@@ -37,6 +37,9 @@ class ScoredBars:
     components: dict[str, F64] = field(default_factory=dict)  # scanner.score.PARTS -> points
     factors: dict[str, F64] = field(default_factory=dict)  # scanner.probability.FACTORS -> [0, 1]
     indicators: dict[str, F64] = field(default_factory=dict)  # scanner.result.INDICATORS -> value (NaN warming)
+    venue: str = "spot"
+    interval: str = "1h"
+    scan_ms: I64 = field(default_factory=lambda: np.zeros(0, np.int64))  # every scan's time, rows or not (ascending)
 
     def __len__(self) -> int:
         return int(self.time_ms.shape[0])
@@ -51,6 +54,7 @@ class ScoredBars:
             components={k: v[mask] for k, v in self.components.items()},
             factors={k: v[mask] for k, v in self.factors.items()},
             indicators={k: v[mask] for k, v in self.indicators.items()},
+            venue=self.venue, interval=self.interval, scan_ms=self.scan_ms,
         )  # fmt: skip
 
 
@@ -60,3 +64,8 @@ class AlertRows:
 
     rows: I64  # index into the ScoredBars the alert came from (its level, price, components...)
     level: I8  # the alerted level (ALTA or FUERTE)
+    sent_ms: I64 = field(default_factory=lambda: np.zeros(0, np.int64))  # when it went out (a digest: its close)
+    upgrade: B = field(default_factory=lambda: np.zeros(0, np.bool_))  # an ALTA alert's pair reaching FUERTE
+
+    def __len__(self) -> int:
+        return int(self.rows.shape[0])
