@@ -149,6 +149,29 @@ def test_btc_correlation_whichever_closes_first() -> None:
     assert r["MIRRORUSDT"] < -0.99 and abs(r["NOISEUSDT"]) < 0.4
 
 
+def test_warm_matches_a_shorter_history_against_btc_bar_by_bar() -> None:
+    """A pair listed later than BTC (shorter history) is matched at each of its bars, as streaming would."""
+    btc = walk(300, 8, start=30_000.0)
+    twin = btc[100:] / 1000
+    warm = Scanner(ScannerConfig(), capacity=4)
+    warm.warm([("spot", "BTCUSDT", window(btc)), ("spot", "TWINUSDT", window(twin, first=100))])
+    stream = Scanner(ScannerConfig(), capacity=4)
+    stream.add("spot", "BTCUSDT")
+    stream.add("spot", "TWINUSDT")
+    for j in range(300):
+        stream.on_kline(kl("BTCUSDT", j, float(btc[j]), prev=float(btc[j - 1] if j else btc[0])))
+        if j >= 100:
+            prev = twin[j - 101] if j > 100 else twin[0]
+            stream.on_kline(kl("TWINUSDT", j, float(twin[j - 100]), prev=float(prev)))
+        stream.commit()
+    for s in (warm, stream):
+        row = s.rows[("spot", "TWINUSDT")]
+        assert s.corr.n_cov[row] == 199  # every bar after its first (which has no return)
+        assert s.corr.correlation(s.rows[("spot", "BTCUSDT")], s.live)[row] == pytest.approx(1.0, abs=1e-3)
+    assert warm.corr.cov[warm.rows[("spot", "TWINUSDT")]] == pytest.approx(
+        stream.corr.cov[stream.rows[("spot", "TWINUSDT")]], rel=1e-12)
+
+
 def test_correlation_is_unknown_until_enough_bars() -> None:
     c = BtcCorrelation(2, min_bars=5)
     rows = np.array([0, 1])

@@ -127,7 +127,12 @@ class Scanner:
         self._free.append(row)
 
     def warm(self, series: Iterable[tuple[str, str, KlineWindow]]) -> int:
-        """Commit closed history for new rows, vectorized over rows of equal length; returns bars committed."""
+        """Commit closed history for new rows, vectorized over rows of equal length; returns bars committed.
+
+        The indicator bank takes each length group at once (rows are independent there); returns go into the
+        BTC correlation in time order over every group, so a pair with a shorter history than BTC's (a new
+        listing, a pair added later) is matched bar by bar, not only at BTC's newest bar.
+        """
         groups: dict[int, list[tuple[int, KlineWindow]]] = {}
         for venue, symbol, window in series:
             row = self.add(venue, symbol)
@@ -135,16 +140,26 @@ class Scanner:
             if len(w):
                 groups.setdefault(len(w), []).append((row, w))
         total = 0
+        all_rows, all_times, all_close = [], [], []
         for length, items in groups.items():
             rows = np.array([r for r, _ in items], np.int64)
             stack = np.stack([w.rows for _, w in items])  # rows x fields x T
             ot, o, h, lo, c, v = (stack[:, f, :] for f in _FIELDS)
             self.bank.update_many(rows, ot.astype(np.int64), o, h, lo, c, v)
-            for t in range(length):
-                self._returns(rows, ot[:, t].astype(np.int64), c[:, t])
-            self.last_time[rows] = ot[:, -1].astype(np.int64)
-            self.last_close[rows] = c[:, -1]
+            all_rows.append(np.repeat(rows, length))
+            all_times.append(ot.astype(np.int64).ravel())
+            all_close.append(c.ravel())
             total += length * len(rows)
+        if total:
+            rows, times, close = np.concatenate(all_rows), np.concatenate(all_times), np.concatenate(all_close)
+            order = np.argsort(times, kind="stable")
+            rows, times, close = rows[order], times[order], close[order]
+            cuts = np.flatnonzero(np.diff(times)) + 1
+            for a, b in zip(np.r_[0, cuts].tolist(), np.r_[cuts, times.size].tolist(), strict=True):
+                self._returns(rows[a:b], times[a:b], close[a:b])
+            for items in groups.values():
+                rows = np.array([r for r, _ in items], np.int64)
+                self.last_time[rows] = [int(w.rows[OPEN_TIME, -1]) for _, w in items]
         self.stats["history_bars"] += total
         return total
 
