@@ -2,8 +2,9 @@
 (scan, symbol whose bar just closed).
 
 Why the live code and not a vectorized twin: a second implementation of the score would drift from the one that
-sends alerts. So each bar becomes the very ``Kline`` event the feed would deliver and goes through
-``Scanner.on_kline``; the 24 h quote volume a ticker would carry is set from the bars already closed
+sends alerts. So each step's closed bars go into the scanner's pending buffer through
+``Scanner.on_closed_bars`` (``on_kline``'s checks over arrays; a test holds it equal to feeding ``Kline``
+events one by one); the 24 h quote volume a ticker would carry is set from the bars already closed
 (:mod:`cryptoscan.backtest.universe`); then ``Scanner.scan(close time)`` runs, exactly as live after a burst of
 closed klines. Steps are the union of open times; at each, the bars opened then are committed and one scan runs
 at their close (the probability model is called once per scan). A symbol gets its scanner row at its first bar,
@@ -21,7 +22,6 @@ through its interval; closed bars carry no intrabar path, so the backtest scores
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
 from typing import Literal
@@ -32,14 +32,12 @@ from cryptoscan.backtest.frame import F64, I32, ScoredBars
 from cryptoscan.backtest.history import History, HistoryError
 from cryptoscan.backtest.universe import DAY_MS, Tape, build_tape
 from cryptoscan.config_scanner import ScannerConfig
-from cryptoscan.events import Kline
 from cryptoscan.scanner.engine import Scanner
 from cryptoscan.scanner.probability import ProbabilityModel
 from cryptoscan.scanner.result import INDICATORS, ScanResult
 from cryptoscan.scanner.score import PARTS
 
 Scored = Literal["all", "eligible"]
-NAN = math.nan
 
 
 def default_warmup(cfg: ScannerConfig) -> int:
@@ -98,11 +96,7 @@ class Replay:
                     raise RuntimeError("scanner rows out of listing order")
                 listed += 1
             rows = t.row[a:b]
-            cols = [open_ms[a:b].tolist(), *(t.bars[f, a:b].tolist() for f in range(1, 6)),
-                    t.quote_volume[a:b].tolist()]  # fmt: skip
-            for r, ot, o, h, lo, c, v, qv in zip(rows.tolist(), *cols, strict=True):
-                s.on_kline(Kline(venue, names[r], interval, ot, ot + step - 1, o, h, lo, c, v, qv, 0, NAN, NAN,
-                                 True, 0, 0, ot + step, ot + step))  # fmt: skip
+            s.on_closed_bars(rows.astype(np.int64), open_ms[a:b], *(t.bars[f, a:b] for f in range(1, 6)))
             s.quote_volume[rows] = t.quote_volume_24h[a:b]  # the 24 h ticker's figure at this close
             now = t.close_ms(k)
             last_close[rows] = now

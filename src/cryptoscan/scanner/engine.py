@@ -187,6 +187,28 @@ class Scanner:
         self.stats["closed"] += 1
         return True
 
+    def on_closed_bars(self, rows: I64, open_time: I64, open_: F64, high: F64, low: F64, close: F64,
+                       volume: F64) -> int:  # fmt: skip
+        """Closed bars of tracked rows as arrays (a backtest's step), with ``on_kline``'s checks: at most one
+        bar per row, stale ones counted as duplicates. Returns how many were taken."""
+        fresh = open_time > self.last_time[rows]
+        if not fresh.all():
+            self.stats["duplicates"] += int((~fresh).sum())
+            rows, open_time = rows[fresh], open_time[fresh]
+            open_, high, low, close, volume = open_[fresh], high[fresh], low[fresh], close[fresh], volume[fresh]
+        k = int(rows.size)
+        if self._np + k > self._pend.shape[1]:
+            self.commit()
+        end = self._np + k
+        self._pend[0, self._np : end] = rows
+        self._pend[1, self._np : end] = open_time
+        for i, a in enumerate((open_, high, low, close, volume), start=2):
+            self._pend[i, self._np : end] = a
+        self._np = end
+        self.updated_ms[rows] = open_time + self.step
+        self.stats["closed"] += k
+        return k
+
     def on_ticker(self, t: Ticker | MiniTicker) -> None:
         """24 h quote volume and last price for the liquidity filter and factor."""
         if isinstance(t, Ticker) and t.window != "24h":
