@@ -18,7 +18,8 @@ import pytest
 from cryptoscan import __version__
 from cryptoscan.cli import build_parser, main
 
-SUBCOMMANDS = ("sim", "demo", "scan", "serve", "dashboard", "export", "record", "replay", "version")
+SUBCOMMANDS = ("sim", "demo", "scan", "serve", "dashboard", "export", "record", "replay", "download", "import",
+               "backtest", "status", "version")
 
 
 def clean_env() -> dict[str, str]:
@@ -72,7 +73,7 @@ def test_sim_help_lists_every_option(capsys: pytest.CaptureFixture[str]) -> None
     "argv",
     [
         ["--no-such-flag"],
-        ["backtest"],  # not a command (yet)
+        ["backtest", "--bootstrap", "many"],
         ["scan", "--top", "0"],
         ["scan", "--duration", "-3"],
         ["sim", "--port", "http"],

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from cryptoscan import __version__
+from cryptoscan.cli_history import COMMANDS as HISTORY_COMMANDS
+from cryptoscan.cli_history import HistoryCommandError, add_history_commands, run_history_command
 from cryptoscan.config import ConfigError, Settings, load_config
 from cryptoscan.log import configure_logging
 from cryptoscan.web.options import add_dashboard_arguments, dashboard_options
@@ -285,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(sub, common)
     _add_record(sub, common)
     _add_replay(sub, common)
+    add_history_commands(sub, common)
     sub.add_parser("version", parents=[common], help="print the version", description="Print the version.")
     return parser
 
@@ -512,12 +515,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             _run_record(args, settings)
         elif args.command == "replay":
             _run_replay(args)
+        elif args.command in HISTORY_COMMANDS:
+            run_history_command(args, settings)
     except KeyboardInterrupt:  # a signal before the loop's handlers were in place
         return 0
     except ConfigError as exc:  # found while building a layer (e.g. an alert URL apprise rejects)
         print(f"config error: {exc}", file=sys.stderr)
         return 2
-    except (OSError, CommandError) as exc:
+    except (OSError, CommandError, HistoryCommandError) as exc:
         print(f"cryptoscan {args.command}: {exc}", file=sys.stderr)
         return 1
     return 0

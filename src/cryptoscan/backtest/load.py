@@ -86,11 +86,11 @@ def _duck(path: Path) -> Iterator[duckdb.DuckDBPyConnection | None]:
 
 
 def _fetch(store: str | Path, pg_schema: str, sql: str, values: list[Any],
-           columns: bool = False) -> list[tuple[Any, ...]] | dict[str, Any]:  # fmt: skip
-    """Rows of ``sql`` (``{table}`` stands for the klines table; ``?`` placeholders), or with ``columns`` one
+           columns: bool = False, table: str = "klines") -> list[tuple[Any, ...]] | dict[str, Any]:  # fmt: skip
+    """Rows of ``sql`` (``{table}`` stands for ``table``; ``?`` placeholders), or with ``columns`` one
     numpy array per column; empty with no store or no table."""
     if is_postgres(store):
-        query = sql.format(table=f"{quote(pg_schema)}.{quote('klines')}").replace("?", "%s")
+        query = sql.format(table=f"{quote(pg_schema)}.{quote(table)}").replace("?", "%s")
         try:
             with psycopg.connect(str(store), connect_timeout=10) as conn, conn.cursor() as cur:
                 cur.execute(query.encode(), values)
@@ -107,7 +107,7 @@ def _fetch(store: str | Path, pg_schema: str, sql: str, values: list[Any],
         if con is None:
             return {} if columns else []
         try:
-            result = con.execute(sql.format(table=quote("klines")), values)
+            result = con.execute(sql.format(table=quote(table)), values)
             return result.fetchnumpy() if columns else result.fetchall()
         except duckdb.CatalogException:
             return {} if columns else []

@@ -173,14 +173,21 @@ class Tracker:
             del got[t]
 
     def precision(self, now_ms: int, days: Iterable[int] = (7, 30)) -> list[LevelPrecision]:
-        """Resolved alerts and hits per (level, horizon, window of the last ``days`` days by alert time)."""
-        rows: list[LevelPrecision] = []
-        levels = sorted({o.level for o in self.outcomes}, key=lambda s: ("FUERTE", "ALTA", "MEDIA").index(s)
-                        if s in ("FUERTE", "ALTA", "MEDIA") else 9)  # fmt: skip
-        for level in levels:
-            for h in self.horizons_h:
-                for d in days:
-                    sel = [o for o in self.outcomes if o.level == level and o.horizon_h == h
-                           and o.ts_ms >= now_ms - d * DAY_MS]  # fmt: skip
-                    rows.append(LevelPrecision(level, h, d, len(sel), sum(o.hit == HIT for o in sel)))
-        return rows
+        return precision(self.outcomes, now_ms, self.horizons_h, days)
+
+
+LEVEL_ORDER = ("FUERTE", "ALTA", "MEDIA", "BAJA")
+
+
+def precision(outcomes: Iterable[Outcome], now_ms: int, horizons_h: Iterable[int] = (4, 24),
+              days: Iterable[int] = (7, 30)) -> list[LevelPrecision]:  # fmt: skip
+    """Resolved alerts and hits per (level, horizon, window of the last ``days`` days by alert time)."""
+    items = list(outcomes)
+    rows: list[LevelPrecision] = []
+    levels = sorted({o.level for o in items}, key=lambda s: LEVEL_ORDER.index(s) if s in LEVEL_ORDER else 9)
+    for level in levels:
+        for h in horizons_h:
+            for d in days:
+                sel = [o for o in items if o.level == level and o.horizon_h == h and o.ts_ms >= now_ms - d * DAY_MS]
+                rows.append(LevelPrecision(level, h, d, len(sel), sum(o.hit == HIT for o in sel)))
+    return rows
