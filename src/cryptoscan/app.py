@@ -29,9 +29,10 @@ from cryptoscan.alerts.delivery import AlertDispatcher
 from cryptoscan.alerts.records import AlertRecord, Record
 from cryptoscan.alerts.rules import AlertRules
 from cryptoscan.alerts.service import AlertService
+from cryptoscan.backtest.tracking import Tracker
 from cryptoscan.clock import Clock, LiveClock
 from cryptoscan.config import ConfigError, Settings
-from cryptoscan.events import Trade
+from cryptoscan.events import Kline, Trade
 from cryptoscan.feed.aggregator import BinanceWebSocketAggregator, FeedSettings
 from cryptoscan.feed.status import FeedStatus
 from cryptoscan.log import get_logger
@@ -160,10 +161,39 @@ async def run_scanner_with_store(
     await run_scanner(scanner, alerts)
 
 
-def keep_alert_records(alerts: AlertService | None, store: StoreSink | None, redis: RedisSink | None = None) -> None:
+def build_tracker(settings: Settings, agg: BinanceWebSocketAggregator, scanner: LiveScanner,
+                  store: StoreSink | None) -> Tracker:  # fmt: skip
+    """Live tracking: each alert's outcome (+target within 4 h and 24 h, from the closed klines the feed
+    delivers), resolved at most once a market minute after a scan pass, into the store's ``outcomes`` table."""
+    interval = settings.scanner.interval
+    tracker = Tracker(interval, target_pct=settings.scanner.probability.target_pct)
+
+    def on_kline(k: Kline) -> None:
+        if k.closed and k.interval == interval:
+            tracker.on_kline(k.venue, k.symbol, k.open_time, k.high, k.low, k.close)
+
+    agg.register_kline_callback(on_kline)
+    last = [0]
+
+    def on_scan(result: ScanResult) -> None:
+        if result.ts_ms - last[0] < 60_000 or not tracker.pending:
+            return
+        last[0] = result.ts_ms
+        for o in tracker.resolve(result.ts_ms):
+            if store is not None:
+                store.offer_outcome((o.ts_ms, o.venue, o.symbol, o.level, o.horizon_h, o.entry, o.hit,
+                                     o.max_gain_pct, o.max_drawdown_pct, o.time_to_hit_ms, o.resolved_ms))  # fmt: skip
+
+    scanner.add_listener(on_scan)
+    return tracker
+
+
+def keep_alert_records(alerts: AlertService | None, store: StoreSink | None, redis: RedisSink | None = None,
+                       tracker: Tracker | None = None) -> None:  # fmt: skip
     """Every alert and every delivery result into the store (table ``alerts``: an alert under its kind, a
-    delivery under ``delivery:{channel}``) and onto the Redis stream ``alerts``, as they are recorded."""
-    if alerts is None or (store is None and redis is None):
+    delivery under ``delivery:{channel}``) and onto the Redis stream ``alerts``, as they are recorded; each
+    alert also into live tracking."""
+    if alerts is None or (store is None and redis is None and tracker is None):
         return
     pairs: dict[str, tuple[str, str]] = {}  # alert id -> (venue, symbol), for the deliveries that follow
 
@@ -176,6 +206,8 @@ def keep_alert_records(alerts: AlertService | None, store: StoreSink | None, red
             # A digest carries several pairs under one notification id: its deliveries belong to no one pair.
             pairs[record.notification_id] = pair if pairs.get(record.notification_id, pair) == pair else ("", "")
             venue, symbol, level, kind, text = record.venue, record.symbol, record.level, record.kind, record.message
+            if tracker is not None:
+                tracker.on_alert(record.ts_ms, venue, symbol, level, record.price)
         else:
             venue, symbol = pairs.get(record.alert_id, ("", ""))
             level, kind = "", f"delivery:{record.channel}"
@@ -452,6 +484,7 @@ __all__ = [
     "build_redis_sink",
     "build_scanner",
     "build_store",
+    "build_tracker",
     "feed_settings",
     "keep_alert_records",
     "publish_scans",

@@ -20,6 +20,7 @@ from cryptoscan.app import (
     build_alerts,
     build_scanner,
     build_store,
+    build_tracker,
     keep_alert_records,
     run_feed,
     run_scanner_with_store,
@@ -64,7 +65,7 @@ async def run_scan(
     scanner = build_scanner(agg, settings, clock)
     alerts = None if once else build_alerts(settings, scanner)  # one pass alerts nobody: nothing held yet
     store = None if once else build_store(settings, agg, scanner)
-    keep_alert_records(alerts, store)
+    keep_alert_records(alerts, store, tracker=None if once else build_tracker(settings, agg, scanner, store))
     if on_result is not None:
         scanner.add_listener(on_result)
     if once:

@@ -15,6 +15,7 @@ from cryptoscan.app import (
     build_redis_sink,
     build_scanner,
     build_store,
+    build_tracker,
     keep_alert_records,
     publish_scans,
     run_feed,
@@ -56,7 +57,7 @@ async def run_serve(
     store = build_store(settings, agg, scanner)
     sink = build_redis_sink(settings, agg.clock)
     sink.attach(agg)
-    keep_alert_records(alerts, store, sink)
+    keep_alert_records(alerts, store, sink, build_tracker(settings, agg, scanner, store))
     scanner.add_listener(publish_scans(sink, ttl_s=max(60.0, 5 * settings.data_aggregator.update_interval)))
 
     async def body(_: BinanceWebSocketAggregator) -> None:
