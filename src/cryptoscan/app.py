@@ -32,6 +32,7 @@ from cryptoscan.alerts.service import AlertService
 from cryptoscan.backtest.tracking import Tracker
 from cryptoscan.clock import Clock, LiveClock
 from cryptoscan.config import ConfigError, Settings
+from cryptoscan.config_scanner import ScannerConfig
 from cryptoscan.events import Kline, Trade
 from cryptoscan.feed.aggregator import BinanceWebSocketAggregator, FeedSettings
 from cryptoscan.feed.status import FeedStatus
@@ -105,12 +106,33 @@ def build_scanner(
     probability: ProbabilityModel | None = None,
 ) -> LiveScanner:
     """The scanner on ``agg`` as the config describes it, attached (call before ``agg.start()``)."""
+    if probability is None:
+        probability = fitted_probability(settings.scanner)
     scanner = LiveScanner(
         agg, settings.scanner, update_interval_s=settings.data_aggregator.update_interval, clock=clock or agg.clock,
         probability=probability,
     )  # fmt: skip
     scanner.attach()
     return scanner
+
+
+def fitted_probability(cfg: ScannerConfig) -> ProbabilityModel | None:
+    """The model of ``scanner.probability.model``, or None (the heuristic): none configured, or a model whose
+    file says it did not beat the heuristic out of sample. A file that cannot be used is a config error."""
+    path = cfg.probability.model
+    if path is None:
+        return None
+    from cryptoscan.backtest.fitted import ModelError, load_model
+
+    try:
+        model = load_model(path, cfg.probability, interval=cfg.interval)
+    except ModelError as exc:
+        raise ConfigError(f"scanner.probability.model: {exc}") from None
+    if model.spec.get("default") != "fitted":
+        log.warning("fitted probability not used: it did not beat the heuristic out of sample", model=str(path))
+        return None
+    log.info("probability: fitted model", model=str(path), kind=model.spec.get("kind"))
+    return model
 
 
 def build_alerts(settings: Settings, scanner: LiveScanner) -> AlertService | None:

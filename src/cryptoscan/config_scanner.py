@@ -7,6 +7,7 @@ Points tables are ``[[threshold, points], ...]``: the first row whose threshold 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -67,6 +68,9 @@ class ProbabilityWeights(Section):
 
 class ProbabilityRules(Section):
     target_pct: float = Field(7.5, gt=0)  # the move the probability is about
+    # A model fitted by `cryptoscan backtest` (probability_model.json) replaces the weighted heuristic below
+    # when its file says it beat it out of sample; the heuristic's factors are still shown.
+    model: Path | None = None
     low_volatility_pct: float = Field(7.5, gt=0)  # 24 h volatility under this: factor low_volatility_factor
     low_volatility_factor: float = Field(0.3, ge=0, le=1)
     full_volatility_pct: float = Field(15.0, gt=0)  # else min(vol / this, 1)

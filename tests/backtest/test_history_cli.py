@@ -69,3 +69,34 @@ def test_status_shows_live_precision_next_to_the_backtest(tmp_path: Path, capsys
     assert "67 % of 3" in lines and "48 %" in lines
     assert main(["status", "--store", str(store), "--report", str(report)]) == 0  # the command itself runs
     assert "live alert outcomes" in capsys.readouterr().out
+
+
+def test_a_fitted_model_in_the_config_replaces_the_heuristic_only_when_it_won(tmp_path: Path) -> None:
+    from cryptoscan.app import fitted_probability
+    from cryptoscan.backtest.calibrate import calibration_data, fit_logistic
+    from cryptoscan.backtest.features import LIVE, InputsRecorder
+    from cryptoscan.backtest.fitted import FittedProbability, save_model
+    from cryptoscan.backtest.history import History, freqtrade_json_bars, freqtrade_symbol
+    from cryptoscan.backtest.labels import label
+    from cryptoscan.backtest.replay import replay
+    from cryptoscan.config import ConfigError
+    from cryptoscan.config_scanner import ScannerConfig
+    from cryptoscan.scanner.probability import HeuristicProbability
+
+    cfg = ScannerConfig(interval="1h", max_price=1e6)
+    files = [DATA / "freqtrade_json_1h_2021H1" / name for name in PAIRS[:3]]
+    hist = History("spot", "1h", {freqtrade_symbol(f): freqtrade_json_bars(f) for f in files})
+    rec = InputsRecorder(HeuristicProbability(cfg.probability))
+    scored = replay(hist, cfg, probability=rec, warmup_bars=60)
+    data = calibration_data(scored, label(hist, scored), rec.live_matrix(scored), horizon_h=24)
+    spec = fit_logistic(data.live, data.y, list(LIVE)) | {"schema": "cryptoscan.probability/1", "interval": "1h"}
+    path = tmp_path / "m.json"
+    save_model(spec | {"default": "fitted"}, path)
+    with_model = cfg.model_copy(update={"probability": cfg.probability.model_copy(update={"model": path})})
+    assert isinstance(fitted_probability(with_model), FittedProbability)
+    save_model(spec | {"default": "heuristic"}, path)  # it lost to the heuristic out of sample: not used
+    assert fitted_probability(with_model) is None
+    on_1m = with_model.model_copy(update={"interval": "1m"})
+    with pytest.raises(ConfigError, match="scanner.probability.model: .*fitted on 1h bars, the scanner runs 1m"):
+        fitted_probability(on_1m)
+    assert fitted_probability(cfg) is None  # none configured
