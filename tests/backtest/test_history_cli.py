@@ -97,6 +97,6 @@ def test_a_fitted_model_in_the_config_replaces_the_heuristic_only_when_it_won(tm
     save_model(spec | {"default": "heuristic"}, path)  # it lost to the heuristic out of sample: not used
     assert fitted_probability(with_model) is None
     on_1m = with_model.model_copy(update={"interval": "1m"})
-    with pytest.raises(ConfigError, match="scanner.probability.model: .*fitted on 1h bars, the scanner runs 1m"):
+    with pytest.raises(ConfigError, match=r"scanner.probability.model: .*fitted on 1h bars, the scanner runs 1m"):
         fitted_probability(on_1m)
     assert fitted_probability(cfg) is None  # none configured
