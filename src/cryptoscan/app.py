@@ -251,11 +251,15 @@ async def serving_dashboard(
     alerts: AlertService | None,
     options: DashboardOptions | None,
     announce: Callable[[str], None] | None = None,
+    *,
+    tracker: Tracker | None = None,
 ) -> AsyncIterator[Dashboard | None]:
     """The web dashboard over this pipeline while inside the block (nothing when ``options`` is None).
 
     Started before the feed, so a page shows start-up too; ``announce`` gets its URL. Alert links point at it
-    unless ``alerts.dashboard_url`` says otherwise. Raises OSError when the port cannot be bound.
+    unless ``alerts.dashboard_url`` says otherwise. ``tracker``: live precision per level on the main page and
+    at ``/api/tracking``, next to the backtest report's (``options.backtest_report``). Raises OSError when the
+    port cannot be bound.
     """
     if options is None:
         yield None
@@ -264,7 +268,8 @@ async def serving_dashboard(
     from cryptoscan.web.source import PipelineSource
 
     source = PipelineSource(agg, scanner, alerts.log if alerts is not None else None,
-                            settings.scanner.probability.target_pct)  # fmt: skip
+                            settings.scanner.probability.target_pct, tracker=tracker,
+                            backtest_report=options.backtest_report)  # fmt: skip
     dashboard = Dashboard(source, options)
     await dashboard.start()
     if alerts is not None and settings.alerts.dashboard_url is None:

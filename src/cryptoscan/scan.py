@@ -65,7 +65,8 @@ async def run_scan(
     scanner = build_scanner(agg, settings, clock)
     alerts = None if once else build_alerts(settings, scanner)  # one pass alerts nobody: nothing held yet
     store = None if once else build_store(settings, agg, scanner)
-    keep_alert_records(alerts, store, tracker=None if once else build_tracker(settings, agg, scanner, store))
+    tracker = None if once else build_tracker(settings, agg, scanner, store)
+    keep_alert_records(alerts, store, tracker=tracker)
     if on_result is not None:
         scanner.add_listener(on_result)
     if once:
@@ -82,7 +83,7 @@ async def run_scan(
         await run_scanner_with_store(agg, scanner, alerts, store)
 
     say = announce or (lambda url: (console or get_console()).print(f"dashboard: {url}", highlight=False))
-    async with serving_dashboard(settings, agg, scanner, alerts, dashboard, say) as web:
+    async with serving_dashboard(settings, agg, scanner, alerts, dashboard, say, tracker=tracker) as web:
         if on_dashboard is not None and web is not None:
             on_dashboard(web)
         if store is not None:

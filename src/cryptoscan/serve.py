@@ -57,7 +57,8 @@ async def run_serve(
     store = build_store(settings, agg, scanner)
     sink = build_redis_sink(settings, agg.clock)
     sink.attach(agg)
-    keep_alert_records(alerts, store, sink, build_tracker(settings, agg, scanner, store))
+    tracker = build_tracker(settings, agg, scanner, store)
+    keep_alert_records(alerts, store, sink, tracker)
     scanner.add_listener(publish_scans(sink, ttl_s=max(60.0, 5 * settings.data_aggregator.update_interval)))
 
     async def body(_: BinanceWebSocketAggregator) -> None:
@@ -67,7 +68,7 @@ async def run_serve(
     if store is not None:
         await store.start()
     try:
-        async with serving_dashboard(settings, agg, scanner, alerts, dashboard, announce):
+        async with serving_dashboard(settings, agg, scanner, alerts, dashboard, announce, tracker=tracker):
             await run_feed(agg, body=body, duration=duration, stop=stop)
     finally:
         await sink.stop()

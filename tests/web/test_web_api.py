@@ -26,7 +26,9 @@ def get(live: LiveDemo, path: str, **params: object) -> httpx.Response:
 def test_openapi_describes_every_endpoint(live: LiveDemo) -> None:
     doc = get(live, "/openapi.json").json()
     assert set(doc["paths"]) == {"/api/opportunities", "/api/snapshot", "/api/status", "/api/symbols/{symbol}",
-                                 "/api/alerts"}  # fmt: skip
+                                 "/api/alerts", "/api/tracking"}  # fmt: skip
+    tracking = doc["paths"]["/api/tracking"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert tracking == {"$ref": "#/components/schemas/TrackingOut"}
     assert doc["paths"]["/api/symbols/{symbol}"]["get"]["responses"]["404"]["content"]["application/json"]
     assert get(live, "/docs").status_code == 404  # no CDN-backed docs page
 
@@ -40,8 +42,9 @@ def test_opportunities(live: LiveDemo) -> None:
     assert set(rows[0]["components"]) == {"rsi", "macd", "volume", "velocity", "breakout"}
     assert rows[0]["momentum"] == pytest.approx(sum(rows[0]["components"].values()))
     assert sum(doc["counts"].values()) == doc["eligible"]
-    one = get(live, "/api/opportunities", level="MEDIA", limit=1, venue="spot").json()["rows"]
-    assert len(one) == 1 and one[0]["level"] == "MEDIA" and one[0]["venue"] == "spot"
+    level, venue = rows[-1]["level"], rows[-1]["venue"]  # a level and venue the market shows now
+    one = get(live, "/api/opportunities", level=level, limit=1, venue=venue).json()["rows"]
+    assert len(one) == 1 and one[0]["level"] == level and one[0]["venue"] == venue
     both = httpx.get(live.url + "/api/opportunities?level=FUERTE&level=BAJA&limit=100", timeout=10).json()["rows"]
     assert {r["level"] for r in both} <= {"FUERTE", "BAJA"} and len(both) >= 1
 
@@ -104,6 +107,18 @@ def test_alerts(live: LiveDemo) -> None:
     assert get(live, "/api/alerts", since_ms=first["ts_ms"] + 1).json()["alerts"] == []
 
 
+def test_tracking_in_the_demo(live: LiveDemo) -> None:
+    """The demo tracks its alerts (none resolved this early, or some: both fine) next to the written report."""
+    doc = get(live, "/api/tracking").json()
+    assert doc["enabled"] and doc["pending"] + doc["resolved"] >= 1 and doc["backtest_report"]
+    assert [(r["level"], r["horizon_h"]) for r in doc["rows"]][:4] == [("FUERTE", 4), ("FUERTE", 24), ("ALTA", 4),
+                                                                      ("ALTA", 24)]  # fmt: skip
+    assert doc["rows"][0]["backtest"] == {"value": 0.31, "lo": 0.25, "hi": 0.38}
+    for r in doc["rows"]:
+        for cell in (r["live_7d"], r["live_30d"]):
+            assert 0 <= cell["hits"] <= cell["alerts"] and (cell["precision"] is None) == (cell["alerts"] == 0)
+
+
 @pytest.fixture
 async def idle() -> AsyncIterator[Dashboard]:
     """A dashboard over a pipeline that has not started: no scan pass yet. Token set, Spanish."""
@@ -125,12 +140,17 @@ async def test_token_is_required_everywhere_and_503_before_the_first_pass(idle: 
         ok = await client.get("/api/status", headers={"Authorization": "Bearer s3cret"})
         assert ok.status_code == 200 and ok.json()["scanner"] == {"passes": 0, "last_scan_ms": None, "tracked": None,
                                                                   "eligible": None}  # fmt: skip
+        off = (await client.get("/api/tracking?token=s3cret")).json()  # no tracker handed over: zeros, not an error
+        assert not off["enabled"] and off["pending"] == 0 and off["backtest_report"] is None
+        assert [(r["level"], r["horizon_h"], r["live_7d"]["precision"]) for r in off["rows"]] == [
+            ("FUERTE", 4, None), ("FUERTE", 24, None), ("ALTA", 4, None), ("ALTA", 24, None)]  # fmt: skip
         r = await client.get("/api/opportunities?token=s3cret")
         assert r.status_code == 503 and r.json()["detail"].startswith("no scan pass yet") and r.headers["retry-after"]
         assert (await client.get("/static/dashboard.css")).status_code == 200  # no data in static files
         page = await client.get("/?token=s3cret")
         assert page.status_code == 200
-        for word in ("Oportunidades", "Confianza", "Volumen 24 h", "Última actualización", "FUERTE", "ALTA"):
+        for word in ("Oportunidades", "Confianza", "Volumen 24 h", "Última actualización", "FUERTE", "ALTA",
+                     "Precisión en vivo"):  # fmt: skip
             assert word in page.text, word
         assert 'href="/static/vendor/plotly.min.js"' not in page.text and "cdn" not in page.text.lower()
         evil = await client.get("/pairs/%3C%2Fscript%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E/X?token=s3cret")

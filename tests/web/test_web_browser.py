@@ -1,5 +1,6 @@
 """Chromium (Debian's, driven by Playwright) against the live demo: rows appear and change without a reload, the
-table sorts and filters, FUERTE/ALTA rows are colored, a pair page draws its charts and keeps updating."""
+table sorts and filters, FUERTE/ALTA rows are colored, the live precision panel shows the backtest's figures, a
+pair page draws its charts and keeps updating."""
 
 from __future__ import annotations
 
@@ -72,6 +73,16 @@ def test_dashboard_rows_appear_and_change_live_then_a_pair_page(page: Page, live
     expect(page.locator("#st-connections")).to_contain_text("CONNECTED", timeout=WAIT_MS)
     expect(page.locator("#st-pairs")).to_have_text("futures 4, spot 14", timeout=WAIT_MS)
     expect(page.locator("#st-dropped")).not_to_have_text("-", timeout=WAIT_MS)
+
+    # The live precision panel under the status bar: FUERTE and ALTA at 4 h and 24 h, live 7 d | 30 d | backtest
+    panel = page.locator("#tracking-table")
+    assert page.evaluate("document.getElementById('status').nextElementSibling.id") == "tracking"
+    expect(panel.locator("caption")).to_contain_text("Live precision")
+    expect(panel.locator("tr[data-level=FUERTE] td[data-h='4'][data-kind=backtest]")).to_have_text("31 %")
+    expect(panel.locator("tr[data-level=ALTA] td[data-h='24'][data-kind=backtest]")).to_have_text("35 %")
+    cells = panel.locator("td[data-kind^=live]").all_inner_texts()
+    assert len(cells) >= 8 and all(re.fullmatch(r"-|\d+ % \(\d+/\d+\)", c) for c in cells), cells
+    expect(page.locator("#tracking-counts")).to_contain_text(re.compile(r"pending: \d+ · not tracked: \d+"))
 
     # Sorting by symbol (client side), then filtering by text
     page.click("th[data-sort=symbol]")

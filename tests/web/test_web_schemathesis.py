@@ -37,7 +37,7 @@ def test_api_matches_its_openapi_description(live: LiveDemo) -> None:
     schema = schemathesis.openapi.from_url(live.url + "/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {op.path for op in operations} == {"/api/opportunities", "/api/snapshot", "/api/status",
-                                              "/api/symbols/{symbol}", "/api/alerts"}  # fmt: skip
+                                              "/api/symbols/{symbol}", "/api/alerts", "/api/tracking"}  # fmt: skip
     session = requests.Session()
     calls: dict[tuple[str, str], set[int]] = {}
     for op in operations:

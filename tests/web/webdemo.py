@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import io
+import json
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.console import Console
@@ -36,6 +38,21 @@ SETTINGS = Settings.model_validate({
     "alerts": {"enabled": True, "hold_scans": 1, "digest_s": 0, "cooldown_s": 0},
     "store": {"enabled": False},
 })  # fmt: skip
+
+
+# The backtest column of the live precision panel: (value, lo, hi) per level and horizon, as a report.json has it.
+BACKTEST = {("FUERTE", 4): (0.31, 0.25, 0.38), ("FUERTE", 24): (0.52, 0.44, 0.6), ("ALTA", 4): (0.18, 0.14, 0.22),
+            ("ALTA", 24): (0.35, 0.3, 0.41), ("MEDIA", 4): (0.09, 0.07, 0.11)}  # fmt: skip
+
+
+def write_report(path: Path, figures: Mapping[tuple[str, int], tuple[float, float, float]] = BACKTEST) -> Path:
+    """A ``report.json`` holding only what the dashboard reads from one: precision per level and horizon."""
+    levels: dict[str, dict[str, Any]] = {}
+    for (level, h), (value, lo, hi) in figures.items():
+        levels.setdefault(level, {})[f"{h}h"] = {"count": 100, "precision": {"value": value, "lo": lo, "hi": hi}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"meta": {"target_pct": 7.5}, "levels": levels}))
+    return path
 
 
 @dataclass
@@ -68,8 +85,11 @@ class LiveDemo:
         return asyncio.run_coroutine_threadsafe(coro(), self.loop).result(timeout)
 
 
-def start_demo(*, lang: str = "en", ready_passes: int = 2, limit_s: float = 60.0) -> tuple[LiveDemo, threading.Thread]:
-    """Start the demo thread; return once the dashboard listens and ``ready_passes`` scan passes ran."""
+def start_demo(*, lang: str = "en", ready_passes: int = 2, limit_s: float = 60.0,
+               report: Path | None = None) -> tuple[LiveDemo, threading.Thread]:  # fmt: skip
+    """Start the demo thread; return once the dashboard listens and ``ready_passes`` scan passes ran.
+    ``report``: the backtest report the live precision panel compares with (default: none there)."""
+    backtest = report if report is not None else Path("/nonexistent/report.json")
     box: dict[str, Any] = {}
     ready = threading.Event()
 
@@ -85,7 +105,8 @@ def start_demo(*, lang: str = "en", ready_passes: int = 2, limit_s: float = 60.0
             SETTINGS, speed=SPEED, seed=5, history_bars=200, console=Console(file=io.StringIO(), width=160),
             sim_options=SimOptions(n_spot=14, n_futures=4), stop=stop, on_result=on_result,
             on_sim=lambda sim: box.__setitem__("sim", sim),
-            dashboard=DashboardOptions(port=0, lang=lang, top=5, queue_size=QUEUE_SIZE, tick_s=0.2),
+            dashboard=DashboardOptions(port=0, lang=lang, top=5, queue_size=QUEUE_SIZE, tick_s=0.2,
+                                       backtest_report=backtest),
             on_dashboard=lambda d: box.__setitem__("dashboard", d),
         )  # fmt: skip
 

@@ -59,9 +59,11 @@ def live_status(store: str | Path, report: Path, *, now_ms: int | None = None,
     for r in rows:
         entry = table.setdefault(f"{r['level']} {r['horizon_h']}h", {"level": r["level"], "horizon_h": r["horizon_h"]})
         entry[f"live_{r['days']}d"] = {"alerts": r["alerts"], "hits": r["hits"], "precision": r["precision"]}
-    for entry in table.values():
-        level = (bt or {}).get("levels", {}).get(entry["level"], {})
-        entry["backtest"] = (level.get(f"{entry['horizon_h']}h") or {}).get("precision")
+    for entry in table.values():  # the backtest's alerts at that level (what is tracked live), else its rows
+        key = f"{entry['horizon_h']}h"
+        alerts = (bt or {}).get("alerts", {}).get(entry["level"], {})
+        rows = (bt or {}).get("levels", {}).get(entry["level"], {})
+        entry["backtest"] = ((alerts.get(key) if alerts.get("count") else None) or rows.get(key) or {}).get("precision")
     return {"now_ms": now, "store": str(store), "report": str(report) if bt else None, "outcomes": len(outcomes),
             "rows": list(table.values())}  # fmt: skip
 

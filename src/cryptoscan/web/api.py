@@ -1,5 +1,6 @@
 """The REST API: ``/api/opportunities``, ``/api/snapshot``, ``/api/status``, ``/api/symbols/{symbol}``,
-``/api/alerts``. FastAPI validates the parameters and writes the OpenAPI description from these signatures.
+``/api/alerts``, ``/api/tracking``. FastAPI validates the parameters and writes the OpenAPI description from
+these signatures.
 
 Errors are ``{"detail": "one line"}``: 422 names the parameter and the rule it broke, 404 an unknown symbol,
 503 a request before the first scan pass (history is still loading), 401 a missing token (see auth.py).
@@ -22,6 +23,7 @@ from cryptoscan.web.schemas import (
     SnapshotOut,
     StatusOut,
     SymbolOut,
+    TrackingOut,
     VenueName,
     clean,
 )
@@ -143,5 +145,14 @@ def api_router(service: DashboardService) -> APIRouter:
         docs = alert_docs(source.records(), venue=venue, symbol=symbol.upper() if symbol else None, level=level,
                           since_ms=since_ms, limit=limit)  # fmt: skip
         return {"alerts": _builtins(docs)}
+
+    @router.get("/tracking", response_model=TrackingOut, responses=_errors())
+    async def tracking() -> Any:
+        """Live precision per level and horizon (4 h, 24 h): of the alerts raised in the last 7 and 30 days
+        whose outcome is known, how many reached the target, next to the backtest report's precision with its
+        95 % interval; alerts still pending and alerts not tracked."""
+        doc = _builtins(service.tracking())
+        doc.pop("type", None)
+        return doc
 
     return router

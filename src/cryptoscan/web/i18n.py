@@ -64,6 +64,15 @@ EN: Final = MappingProxyType({
     "factor.resistance": "Resistance distance",
     "factor.btc": "BTC",
     "factor.liquidity": "Liquidity",
+    "live_precision": "Live precision",
+    "live_precision_help": "Of the alerts raised in the last 7 and 30 days whose outcome is known, the share that "
+                           "reached +{target} % within the horizon; backtest: the last report's precision per level",
+    "live_7d": "live 7 d",
+    "live_30d": "live 30 d",
+    "backtest": "backtest",
+    "pending_alerts": "pending",
+    "untracked_alerts": "not tracked",
+    "tracking_off": "live tracking is off in this process",
 })  # fmt: skip
 
 ES: Final = MappingProxyType({
@@ -121,6 +130,16 @@ ES: Final = MappingProxyType({
     "factor.resistance": "Distancia a resistencia",
     "factor.btc": "BTC",
     "factor.liquidity": "Liquidez",
+    "live_precision": "Precisión en vivo",
+    "live_precision_help": "De las alertas de los últimos 7 y 30 días con resultado conocido, la proporción "
+                           "que alcanzó +{target} % dentro del horizonte; backtest: la precisión del último "
+                           "informe por nivel",
+    "live_7d": "en vivo 7 d",
+    "live_30d": "en vivo 30 d",
+    "backtest": "backtest",
+    "pending_alerts": "pendientes",
+    "untracked_alerts": "sin seguimiento",
+    "tracking_off": "el seguimiento en vivo está desactivado en este proceso",
 })  # fmt: skip
 
 LANGS: Final = MappingProxyType({"en": EN, "es": ES})

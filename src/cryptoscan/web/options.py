@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptoscan.config import ConfigError, DashboardConfig
 from cryptoscan.web.i18n import LANGS
@@ -24,6 +25,7 @@ class DashboardOptions:
     queue_size: int = 64  # frames a client may fall behind before it is dropped
     tick_s: float = 0.5  # status bar and pair candles cadence (real seconds)
     fallback_port: bool = False  # a taken ``port`` falls back to a free one (the demo) instead of failing
+    backtest_report: Path = Path("reports/backtest/report.json")  # the live panel's backtest column (missing: none)
 
 
 class DashboardConfigError(ConfigError):

@@ -159,3 +159,34 @@ class SymbolOut(BaseModel):
     row: RowOut
     candles: CandlesOut
     alerts: list[AlertOut]
+
+
+class LiveOut(BaseModel):
+    alerts: int = Field(description="alerts resolved in the window (by alert time)")
+    hits: int = Field(description="of those, how many reached the target within the horizon")
+    precision: float | None = Field(description="hits / alerts, 0-1; null without a resolved alert")
+
+
+class IntervalOut(BaseModel):
+    value: float = Field(description="0-1")
+    lo: float | None = Field(description="95 % interval, lower end (block bootstrap)")
+    hi: float | None = Field(description="95 % interval, upper end")
+
+
+class TrackingRowOut(BaseModel):
+    level: str
+    horizon_h: int = Field(description="hours after the alert's bar closes")
+    live_7d: LiveOut = Field(description="alerts raised in the last 7 days")
+    live_30d: LiveOut = Field(description="alerts raised in the last 30 days")
+    backtest: IntervalOut | None = Field(description="the backtest report's precision for the level; null without one")
+
+
+class TrackingOut(BaseModel):
+    enabled: bool = Field(description="live tracking runs in this process")
+    now_ms: int = Field(description="market time the windows end at, epoch ms")
+    target_pct: float = Field(description="the move an alert must reach, percent")
+    pending: int = Field(description="alerts with a horizon not resolved yet")
+    dropped: int = Field(description="alerts that could not be tracked (no price, or too many pending)")
+    resolved: int = Field(description="outcomes kept (alert x horizon), last 30 days")
+    backtest_report: str | None = Field(description="the report the backtest figures come from; null: none")
+    rows: list[TrackingRowOut] = Field(description="FUERTE and ALTA always, another level once an alert of it resolved")

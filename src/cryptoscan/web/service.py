@@ -2,9 +2,11 @@
 
 :meth:`DashboardService.on_result` hangs on the scanner's listeners and runs on its loop after every pass: it
 diffs the table (:class:`TableModel`), encodes one ``rows`` frame for every table client, and gives each
-watched pair its row and alert frames. :meth:`run` ticks on a real-time cadence: the status bar, and the
-candles of watched pairs (their forming bar moves between passes). Everything sent is encoded once, whatever
-the number of clients, and offered without waiting (see :mod:`cryptoscan.web.hub`).
+watched pair its row and alert frames. :meth:`run` ticks on a real-time cadence: the status bar, the live
+precision panel (rebuilt only when the tracker, the backtest report or the market minute moved; pushed only
+when its figures changed), and the candles of watched pairs (their forming bar moves between passes).
+Everything sent is encoded once, whatever the number of clients, and offered without waiting (see
+:mod:`cryptoscan.web.hub`).
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from cryptoscan.web.hub import Client, Hub
 from cryptoscan.web.model import TableMeta, TableModel, TableRow
 from cryptoscan.web.pairs import PairChannel, topic_of
 from cryptoscan.web.source import Source
+from cryptoscan.web.tracking import BacktestFigures, TrackingFrame, TrackingState, same_figures, tracking_frame
 from cryptoscan.web.views import RowIndex, StatusLine, status_line
 
 TABLE = "table"
+MINUTE_MS = 60_000
 _encode = msgspec.json.Encoder().encode
 
 
@@ -32,6 +36,7 @@ class SnapshotFrame(msgspec.Struct, kw_only=True):
     meta: TableMeta | None
     rows: list[TableRow]
     status: StatusLine
+    tracking: TrackingFrame
 
 
 class RowsFrame(msgspec.Struct, kw_only=True):
@@ -81,6 +86,8 @@ class DashboardService:
         self.listener = ListenerStats()
         self._rate = RateWindow()
         self._status: StatusLine | None = None
+        self._tracking: TrackingFrame | None = None
+        self._tracking_key: tuple[TrackingState, int, BacktestFigures] | None = None
         source.add_listener(self.on_result)
         latest = source.latest()
         if latest is not None:
@@ -104,8 +111,10 @@ class DashboardService:
 
     # --- clients ------------------------------------------------------------------------------------------
     def join_table(self) -> Client:
+        tracking = self._update_tracking()  # a change reaches the clients already there first
         meta, rows = self.table.snapshot()
-        return self.hub.join(TABLE, _encode(SnapshotFrame(meta=meta, rows=rows, status=self.status())))
+        return self.hub.join(TABLE, _encode(SnapshotFrame(meta=meta, rows=rows, status=self.status(),
+                                                          tracking=tracking)))  # fmt: skip
 
     def join_pair(self, venue: str, symbol: str) -> Client | None:
         """A client on the pair's channel (made on first use), or None when the pair has no klines here."""
@@ -140,12 +149,41 @@ class DashboardService:
             scan_ts_ms=latest.ts_ms if latest is not None else None,
         )  # fmt: skip
 
+    # --- live tracking ------------------------------------------------------------------------------------
+    def tracking(self, now_ms: int | None = None) -> TrackingFrame:
+        """Live precision per level and horizon now (or at ``now_ms``, market time), next to the backtest's."""
+        s = self.source
+        now = s.now_ms() if now_ms is None else now_ms
+        return self._tracking_frame(now, s.tracking_state(), s.backtest())
+
+    def _tracking_frame(self, now_ms: int, state: TrackingState, backtest: BacktestFigures) -> TrackingFrame:
+        s = self.source
+        return tracking_frame(s.tracking(now_ms), state, backtest, now_ms=now_ms, target_pct=s.target_pct)
+
+    def _update_tracking(self) -> TrackingFrame:
+        """The panel's figures, rebuilt only when the tracker's counters, the backtest report or the market
+        minute moved (the windows slide with it); a change of figures is published to table clients."""
+        s = self.source
+        now = s.now_ms()
+        state, backtest = s.tracking_state(), s.backtest()
+        key = (state, now // MINUTE_MS, backtest)
+        if self._tracking is None or key != self._tracking_key:
+            self._tracking_key = key
+            frame = self._tracking_frame(now, state, backtest)
+            if self._tracking is None or not same_figures(frame, self._tracking):
+                if self._tracking is not None and self.hub.has(TABLE):
+                    self.hub.publish(TABLE, _encode(frame))
+                self._tracking = frame
+        return self._tracking
+
     def tick(self) -> None:
-        """One beat of the cadence: the status bar to table clients (when it changed), fresh bars to pair
-        clients."""
+        """One beat of the cadence: the status bar and the live precision panel to table clients (when they
+        changed), fresh bars to pair clients."""
         previous, self._status = self._status, self._measure()
         if self.hub.has(TABLE) and self._status != previous:
             self.hub.publish(TABLE, _encode(self._status))
+        if self.hub.has(TABLE):
+            self._update_tracking()
         for channel in list(self.pairs.values()):
             frame = channel.tick()
             if frame is not None:

@@ -1,23 +1,28 @@
 """What the dashboard reads from: a small protocol, and its implementation over the in-process pipeline.
 
-Why a protocol: the web layer needs five things (each pass's result, the feed's status, a pair's kline ring,
-the alert records, the probability target) and nothing else about how they are produced. The pipeline
+Why a protocol: the web layer needs a few things (each pass's result, the feed's status, a pair's kline ring,
+the alert records, the probability target, live tracking and the backtest's figures) and nothing else about
+how they are produced. The pipeline
 implementation reads live objects on the loop they live on; nothing is copied until a page asks for it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from cryptoscan.alerts.records import Record
+from cryptoscan.backtest.tracking import LevelPrecision
 from cryptoscan.feed.status import FeedStatus, build_status
 from cryptoscan.market.rings import RingState
 from cryptoscan.scanner.result import ScanResult
 from cryptoscan.venues.binance.spec import Venue
+from cryptoscan.web.tracking import DAYS, BacktestFigures, BacktestFile, TrackingState
 
 if TYPE_CHECKING:
     from cryptoscan.alerts.records import RecordLog
+    from cryptoscan.backtest.tracking import Tracker
     from cryptoscan.feed.aggregator import BinanceWebSocketAggregator
     from cryptoscan.scanner.live import LiveScanner
 
@@ -51,6 +56,17 @@ class Source(Protocol):
     def records_seen(self) -> int:
         """Records added since start (alerts and delivery outcomes): the dashboard re-reads them when it moves."""
 
+    def now_ms(self) -> int:
+        """Market time (the feed's clock): live tracking's windows end here."""
+
+    def tracking(self, now_ms: int) -> list[LevelPrecision]:
+        """Resolved alerts and hits per level, horizon and window (7 and 30 days); empty without a tracker."""
+
+    def tracking_state(self) -> TrackingState: ...
+
+    def backtest(self) -> BacktestFigures:
+        """The backtest report's precision per level and horizon (empty without a usable report)."""
+
 
 class PipelineSource:
     """:class:`Source` over a running aggregator, its :class:`LiveScanner` and the alert service's record log."""
@@ -61,11 +77,16 @@ class PipelineSource:
         scanner: LiveScanner,
         records: RecordLog | None = None,
         target_pct: float = 7.5,
+        *,
+        tracker: Tracker | None = None,
+        backtest_report: Path | None = None,
     ) -> None:
         self.agg = agg
         self.scanner = scanner
         self.log = records
         self._target = target_pct
+        self.tracker = tracker
+        self.report = BacktestFile(backtest_report)
 
     @property
     def interval(self) -> str:
@@ -103,3 +124,19 @@ class PipelineSource:
             return 0
         c = self.log.counts
         return c["alerts"] + c["delivered"] + c["failed"]
+
+    def now_ms(self) -> int:
+        return self.agg.clock.now_ms()
+
+    def tracking(self, now_ms: int) -> list[LevelPrecision]:
+        return self.tracker.precision(now_ms, DAYS) if self.tracker is not None else []
+
+    def tracking_state(self) -> TrackingState:
+        t = self.tracker
+        if t is None:
+            return TrackingState()
+        newest = t.outcomes[-1].resolved_ms if t.outcomes else 0
+        return TrackingState(True, t.horizons_h, t.waiting, t.dropped, len(t.outcomes), newest)
+
+    def backtest(self) -> BacktestFigures:
+        return self.report.figures()

@@ -155,6 +155,7 @@
       doc.rows.forEach(upsert);
       setMeta(doc.meta);
       setStatus(doc.status);
+      if (doc.tracking) CSTracking.render(doc.tracking);
       resort();
       refreshEmpty(doc.meta);
     } else if (doc.type === "rows") {
@@ -165,6 +166,8 @@
       refreshEmpty(doc.meta);
     } else if (doc.type === "status") {
       setStatus(doc);
+    } else if (doc.type === "tracking") {
+      CSTracking.render(doc);
     }
   }
 
