@@ -69,7 +69,7 @@ def test_several_bars_of_one_row_in_one_pass_commit_in_order_and_gaps_are_counte
     a, b = Scanner(ScannerConfig(), capacity=4), Scanner(ScannerConfig(), capacity=4)
     a.add("spot", "AUSDT")
     b.add("spot", "AUSDT")
-    feed(a, "AUSDT", closes)  # 40 bars through a 16-bar pending buffer: committed on the way, in order
+    feed(a, "AUSDT", closes)  # 40 bars before one pass: each new bar commits the waiting one, in order
     a.commit()
     assert a.bank.bars[0] == 40
     for j, c in enumerate(closes):  # the same bars, one pass each
@@ -83,10 +83,13 @@ def test_several_bars_of_one_row_in_one_pass_commit_in_order_and_gaps_are_counte
     assert a.stats["gaps"] == 1
 
 
-def test_a_full_pending_buffer_is_committed_not_dropped() -> None:
-    s = Scanner(ScannerConfig(), capacity=2)  # pending holds 4 x capacity = 8 bars
+def test_bars_waiting_for_a_pass_are_committed_not_dropped() -> None:
+    s = Scanner(ScannerConfig(), capacity=2)  # one waiting bar per row: a second one commits the first
     s.add("spot", "AUSDT")
     feed(s, "AUSDT", walk(30, 2))
+    assert s.pending == 1 and s.bank.bars[s.rows[("spot", "AUSDT")]] == 29
+    assert not s.on_kline(kl("AUSDT", 29, 1.0)) and s.stats["duplicates"] == 1  # the waiting bar, again
+    assert not s.on_kline(kl("AUSDT", 28, 1.0)) and s.stats["duplicates"] == 2  # an older one
     s.commit()
     assert s.bank.bars[s.rows[("spot", "AUSDT")]] == 30 and s.stats["closed"] == 30
 
@@ -117,7 +120,7 @@ def test_remove_frees_the_row_and_a_new_pair_starts_clean() -> None:
     feed(s, "AUSDT", walk(50, 5))
     s.on_kline(kl("AUSDT", 50, 1.0))  # pending, then discarded with the pair
     s.remove("spot", "AUSDT")
-    assert s._np == 0 and not s.live.any()
+    assert s.pending == 0 and not s.live.any()
     row = s.add("spot", "BUSDT")
     assert row == 0 and s.bank.bars[0] == 0 and s.last_time[0] == -1
     with pytest.raises(RuntimeError, match="full"):

@@ -37,6 +37,19 @@ def test_rank_orders_by_key_and_keeps_ties_stable() -> None:
     assert list(rank(key, mask)) == [1, 3, 2, 0]
 
 
+def test_rank_equals_a_stable_argsort_on_many_ties_zeros_and_negative_keys() -> None:
+    rng = np.random.default_rng(3)
+    for n, scale in ((2000, 1.0), (2048, 1.0), (700, -1.0)):
+        key = np.round(rng.uniform(0, 100, n), 1) * scale  # many ties; negative keys take the fallback
+        key[rng.integers(0, n, 50)] = 0.0
+        key[rng.integers(0, n, 5)] = -0.0
+        mask = rng.random(n) < 0.9
+        idx = np.flatnonzero(mask)
+        expected = idx[np.argsort(-key[idx], kind="stable")]
+        assert np.array_equal(rank(key, mask), expected)
+    assert rank(np.zeros(3), np.zeros(3, np.bool_)).size == 0
+
+
 def test_grouped_by_level_highest_first_with_top_n() -> None:
     order = np.array([4, 0, 2, 3, 1], np.int64)
     levels = np.array([4, 0, 4, 2, 4], np.int8)

@@ -7,7 +7,7 @@ import pytest
 
 from cryptoscan.config_scanner import LevelRules, MacdRules, RsiRules, ScannerConfig
 from cryptoscan.scanner.levels import Level, classify
-from cryptoscan.scanner.score import breakout_points, macd_points, rsi_points, score, table_points
+from cryptoscan.scanner.score import Scorer, breakout_points, macd_points, rsi_points, score, table_points
 
 NAN = float("nan")
 CFG = ScannerConfig()
@@ -102,3 +102,19 @@ def test_levels_at_every_edge(s: float, level: Level) -> None:
 
 def test_levels_follow_config() -> None:
     assert list(classify(arr(10, 20, 40, 60, 80), LevelRules(fuerte=60, alta=40, media=20, baja=10))) == [1, 2, 3, 4, 4]
+
+
+@pytest.mark.parametrize("cfg", [CFG, ScannerConfig(
+    rsi=RsiRules(oversold=40, accumulation=(35, 50), bullish=(50, 65)),  # overlapping bands: the rules' order wins
+    volume_spike=[(250.0, 7.0), (100.0, 3.0)], velocity=[(0.5, 1.0)])])
+def test_the_lookup_tables_equal_the_rules_everywhere(cfg: ScannerConfig) -> None:
+    """Each table of a Scorer against the plain rule: at every edge, one float either side, and at random."""
+    sc = Scorer(cfg)
+    rng = np.random.default_rng(4)
+    for steps, rule in ((sc.rsi, lambda x: rsi_points(x, cfg.rsi)),
+                        (sc.volume, lambda x: table_points(x, cfg.volume_spike)),
+                        (sc.velocity, lambda x: table_points(x, cfg.velocity))):  # fmt: skip
+        edges = steps.edges[:-1]
+        x = np.concatenate([edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf), [NAN, np.inf, -np.inf],
+                            rng.uniform(-10, 1000, 5000), rng.uniform(-5, 5, 5000)])  # fmt: skip
+        assert np.array_equal(steps(x), rule(x))

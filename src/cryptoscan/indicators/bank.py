@@ -27,6 +27,7 @@ from .volatility import RealizedVolatility
 from .volume import VolumeSpike
 
 ArrayLike = npt.ArrayLike
+RowsLike = ArrayLike | slice
 
 
 class _Bar(NamedTuple):
@@ -67,7 +68,12 @@ class IndicatorBank:
         view.flags.writeable = False
         return view
 
-    def _rows(self, rows: ArrayLike) -> Rows:
+    def _rows(self, rows: RowsLike) -> Rows:
+        if isinstance(rows, slice):  # the caller knows its rows are a run (step 1)
+            start, stop, step = rows.indices(self.capacity)
+            if step != 1 or (rows.stop is not None and rows.stop > self.capacity):
+                raise IndexError("a row slice must be a run within capacity")
+            return slice(start, max(start, stop))
         ids = np.asarray(rows, dtype=np.intp)
         if ids.ndim != 1:
             raise ValueError("rows must be a 1-D array of row indices")
@@ -81,7 +87,7 @@ class IndicatorBank:
             return slice(first, first + k)
         return ids
 
-    def _bar(self, rows: ArrayLike, open_time: ArrayLike, high: ArrayLike, low: ArrayLike, close: ArrayLike,
+    def _bar(self, rows: RowsLike, open_time: ArrayLike, high: ArrayLike, low: ArrayLike, close: ArrayLike,
              volume: ArrayLike) -> _Bar:  # fmt: skip
         ix = self._rows(rows)
         c = np.asarray(close, dtype=np.float64)
@@ -89,10 +95,11 @@ class IndicatorBank:
                     np.asarray(high, dtype=np.float64), np.asarray(low, dtype=np.float64), c,
                     np.asarray(volume, dtype=np.float64))  # fmt: skip
 
-    def update(self, rows: ArrayLike, open_time: ArrayLike, open: ArrayLike, high: ArrayLike, low: ArrayLike,
+    def update(self, rows: RowsLike, open_time: ArrayLike, open: ArrayLike, high: ArrayLike, low: ArrayLike,
                close: ArrayLike, volume: ArrayLike) -> None:  # fmt: skip
-        """Commit one closed bar for each row in ``rows`` (unique). Arrays are aligned with ``rows``;
-        ``open_time`` in epoch ms. ``open`` is accepted for symmetry and not used by any indicator."""
+        """Commit one closed bar for each row in ``rows`` (unique indices, or a slice over a run of rows). Arrays
+        are aligned with ``rows``; ``open_time`` in epoch ms. ``open`` is accepted for symmetry and not used by
+        any indicator."""
         b = self._bar(rows, open_time, high, low, close, volume)
         ix, n = b.rows, b.n
         gain, loss = gains_losses(b.close, b.prev_close)
@@ -118,14 +125,14 @@ class IndicatorBank:
         for j in range(t):
             self.update(rows, *(c[j] for c in cols))
 
-    def peek(self, rows: ArrayLike = (), open_time: ArrayLike = (), open: ArrayLike = (), high: ArrayLike = (),
+    def peek(self, rows: RowsLike = (), open_time: ArrayLike = (), open: ArrayLike = (), high: ArrayLike = (),
              low: ArrayLike = (), close: ArrayLike = (), volume: ArrayLike = ()) -> IndicatorValues:  # fmt: skip
         """Values of every row: rows in ``rows`` evaluated with their open bar as if committed, every other row
         as committed. Changes nothing."""
         committed = self._committed()
         b = self._bar(rows, open_time, high, low, close, volume)
         ix, n = b.rows, b.n
-        if isinstance(ix, np.ndarray) and ix.size == 0:
+        if (ix.size if isinstance(ix, np.ndarray) else ix.stop - ix.start) == 0:
             return IndicatorValues(**{k: v.copy() for k, v in committed.items()})
         spike = self.volume.peek(ix, n, b.volume)
         m = self.macd.peek(ix, n, b.close)

@@ -85,9 +85,12 @@ class Breakout:
         pts = close / high_n
         pts -= 1.0
         pts *= 100.0 * POINTS_PER_PCT
-        pts += np.where(close > resistance, RESISTANCE_POINTS, 0.0)
-        pts *= np.where(spike >= self.confirm_pct, 1.0, UNCONFIRMED_FACTOR)
-        return np.where(close <= high_n, 0.0, pts)  # a NaN high_n compares False: stays NaN
+        pts += (close > resistance) * RESISTANCE_POINTS  # booleans as 0/1: no np.where temporaries
+        factor = (spike >= self.confirm_pct) * (1.0 - UNCONFIRMED_FACTOR)  # NaN spike: unconfirmed
+        factor += UNCONFIRMED_FACTOR
+        pts *= factor
+        np.copyto(pts, 0.0, where=close <= high_n)  # a NaN high_n compares False: stays NaN
+        return pts
 
     def peek(self, rows: Rows, n: I64, open_time: I64, close: F64, spike: F64) -> BreakoutValues:
         return self._eval(rows, open_time, close, spike).values

@@ -26,7 +26,7 @@ from cryptoscan.scanner.levels import classify
 from cryptoscan.scanner.probability import HeuristicProbability, ProbabilityInputs, ProbabilityModel
 from cryptoscan.scanner.ranking import by_level, composite, eligible, rank
 from cryptoscan.scanner.result import ScanResult
-from cryptoscan.scanner.score import score
+from cryptoscan.scanner.score import Scorer
 from cryptoscan.venues.binance.spec import INTERVAL_MS
 
 F64 = NDArray[np.float64]
@@ -49,6 +49,7 @@ class Scanner:
             interval=cfg.interval, volume_lookback=cfg.volume_lookback, breakout_lookback=cfg.breakout_lookback,
             macd_warmup=cfg.macd.warmup_bars))  # fmt: skip
         self.probability: ProbabilityModel = probability or HeuristicProbability(cfg.probability)
+        self.scorer = Scorer(cfg)
         self.corr = BtcCorrelation(capacity)
         self.venues = tuple(v for v in VENUES if v in cfg.venues)
         self.rows: dict[tuple[str, str], int] = {}
@@ -58,6 +59,8 @@ class Scanner:
         self.members = np.zeros((len(VENUES), capacity), np.bool_)  # live rows per venue code
         self.btc = [-1] * len(VENUES)  # BTCUSDT's row per venue code
         self.is_btc = np.zeros(capacity, np.bool_)
+        self.btc_of = np.zeros(capacity, np.int64)  # the BTC row of each row's venue, where ``has_btc``
+        self.has_btc = np.zeros(capacity, np.bool_)
         self.last_time = np.full(capacity, -1, np.int64)
         self.last_close = np.full(capacity, np.nan)
         self.updated_ms = np.zeros(capacity, np.int64)
@@ -66,9 +69,10 @@ class Scanner:
         # The forming bar of each row (one per row: the newest wins).
         self.has_open = np.zeros(capacity, np.bool_)
         self.open_bar = np.zeros((7, capacity))  # open_time, open, high, low, close, volume, ts_event
-        # Closed bars waiting for the next pass, in arrival order; full -> committed at once, never dropped.
-        self._pend = np.zeros((7, 4 * capacity))  # row, open_time, open, high, low, close, volume
-        self._np = 0
+        # The closed bar of each row waiting for the next pass; a second one commits the first at once.
+        self._pend = np.zeros((6, capacity))  # open_time, open, high, low, close, volume
+        self.has_pend = np.zeros(capacity, np.bool_)
+        self._npend = 0
         self.stats: Counter[str] = Counter()
         self._names_copy: list[tuple[str, str]] | None = None
 
@@ -100,6 +104,7 @@ class Scanner:
         if symbol == BTC:
             self.btc[code] = row
             self.is_btc[row] = True
+        self._link_btc()
         self.last_time[row] = -1
         self.last_close[row] = np.nan
         self.updated_ms[row] = 0
@@ -120,11 +125,24 @@ class Scanner:
         if self.is_btc[row]:
             self.is_btc[row] = False
             self.btc = [-1 if r == row else r for r in self.btc]
-        keep = self._pend[0, : self._np] != row
-        n = int(keep.sum())
-        self._pend[:, :n] = self._pend[:, : self._np][:, keep]
-        self._np = n
+        self._link_btc()
+        if self.has_pend[row]:
+            self.has_pend[row] = False
+            self._npend -= 1
         self._free.append(row)
+
+    @property
+    def pending(self) -> int:
+        """Closed bars waiting for the next pass."""
+        return self._npend
+
+    def _link_btc(self) -> None:
+        """Point every row at its venue's BTC row (after a row is added or removed)."""
+        self.has_btc[:] = False
+        for code, btc in enumerate(self.btc):
+            if btc >= 0:
+                self.btc_of[self.members[code]] = btc
+                self.has_btc |= self.members[code]
 
     def warm(self, series: Iterable[tuple[str, str, KlineWindow]]) -> int:
         """Commit closed history for new rows, vectorized over rows of equal length; returns bars committed.
@@ -180,10 +198,14 @@ class Scanner:
             self.has_open[row] = True
             self.open_bar[:, row] = (k.open_time, k.open, k.high, k.low, k.close, k.volume, k.ts_event)
             return True
-        if self._np == self._pend.shape[1]:
-            self.commit()
-        self._pend[:, self._np] = (row, k.open_time, k.open, k.high, k.low, k.close, k.volume)
-        self._np += 1
+        if self.has_pend[row]:
+            if k.open_time <= self._pend[0, row]:
+                self.stats["duplicates"] += 1
+                return False
+            self.commit()  # a second bar of the row before a pass: the first is committed now, in order
+        self._pend[:, row] = (k.open_time, k.open, k.high, k.low, k.close, k.volume)
+        self.has_pend[row] = True
+        self._npend += 1
         self.stats["closed"] += 1
         return True
 
@@ -191,20 +213,18 @@ class Scanner:
                        volume: F64) -> int:  # fmt: skip
         """Closed bars of tracked rows as arrays (a backtest's step), with ``on_kline``'s checks: at most one
         bar per row, stale ones counted as duplicates. Returns how many were taken."""
+        if self.has_pend[rows].any():
+            self.commit()  # at most one pending bar per row
         fresh = open_time > self.last_time[rows]
         if not fresh.all():
             self.stats["duplicates"] += int((~fresh).sum())
             rows, open_time = rows[fresh], open_time[fresh]
             open_, high, low, close, volume = open_[fresh], high[fresh], low[fresh], close[fresh], volume[fresh]
         k = int(rows.size)
-        if self._np + k > self._pend.shape[1]:
-            self.commit()
-        end = self._np + k
-        self._pend[0, self._np : end] = rows
-        self._pend[1, self._np : end] = open_time
-        for i, a in enumerate((open_, high, low, close, volume), start=2):
-            self._pend[i, self._np : end] = a
-        self._np = end
+        for i, a in enumerate((open_time, open_, high, low, close, volume)):
+            self._pend[i, rows] = a
+        self.has_pend[rows] = True
+        self._npend += k
         self.updated_ms[rows] = open_time + self.step
         self.stats["closed"] += k
         return k
@@ -220,69 +240,52 @@ class Scanner:
 
     # --- the pass -----------------------------------------------------------------------------------------
     def commit(self) -> int:
-        """Fold every pending closed bar into the bank, in order; returns how many were committed."""
-        n, self._np = self._np, 0
-        if n == 0:
+        """Fold every pending closed bar into the bank; returns how many were committed."""
+        if self._npend == 0:
             return 0
-        pend = self._pend[:, :n]
-        rows = pend[0].astype(np.int64)
-        if np.bincount(rows, minlength=1).max() == 1:  # the usual case: at most one bar per row
-            order = np.argsort(rows)  # rows ascending: the bank takes a contiguous run as a slice (faster)
-            return self._commit_round(rows[order], pend[:, order])
-        committed = 0
-        while rows.size:
-            # One bar per row per round: the first pending bar of each row, in arrival order.
-            _, first = np.unique(rows, return_index=True)
-            take = np.zeros(rows.size, np.bool_)
-            take[first] = True
-            committed += self._commit_round(rows[take], pend[:, take])
-            rows, pend = rows[~take], pend[:, ~take]
-        return committed
-
-    def _commit_round(self, rows: I64, bar: F64) -> int:
-        ot = bar[1].astype(np.int64)
-        fresh = ot > self.last_time[rows]  # a bar already committed (duplicate in the buffer) is skipped
-        if not fresh.all():
-            self.stats["duplicates"] += int((~fresh).sum())
-            rows, bar, ot = rows[fresh], bar[:, fresh], ot[fresh]
-        prev = self.last_time[rows]
+        self._npend = 0
+        ids = np.flatnonzero(self.has_pend)  # ascending
+        self.has_pend[ids] = False
+        run = _run(ids)
+        bar = self._pend[:, run]
+        ot = bar[0].astype(np.int64)
+        prev = self.last_time[run]
         self.stats["gaps"] += int(((prev >= 0) & (ot != prev + self.step)).sum())
-        self.bank.update(rows, ot, bar[2], bar[3], bar[4], bar[5], bar[6])
-        self._returns(rows, ot, bar[5])
-        self.last_time[rows] = ot
-        self.last_close[rows] = bar[5]
-        self.has_open[rows] &= self.open_bar[0, rows] > ot
-        return int(rows.size)
+        self.bank.update(run, ot, bar[1], bar[2], bar[3], bar[4], bar[5])
+        self._returns(ids, ot, bar[4])
+        self.last_time[run] = ot
+        self.has_open[run] &= self.open_bar[0, run] > ot
+        return int(ids.size)
 
     def _returns(self, rows: I64, times: I64, close: F64) -> None:
-        """Returns into the BTC correlation: BTC's first, matched against the others' previous bars before
-        those are replaced, then the others', matched against BTC's newest."""
+        """Returns into the BTC correlation, then matched against each row's BTC. When BTC's new bar is one
+        that some row already holds a return for (that row closed it earlier), BTC's return goes in and is
+        matched first, before those rows' returns are replaced."""
         prev = self.last_close[rows]
         with np.errstate(divide="ignore", invalid="ignore"):
-            rets = np.where(prev > 0.0, close / prev - 1.0, np.nan)
+            rets = close / prev
+        rets -= 1.0
+        rets[~(prev > 0.0)] = np.nan
         self.last_close[rows] = close
         is_btc = self.is_btc[rows]
-        if is_btc.any():
+        if is_btc.any() and bool((self.corr.ret_time >= times[is_btc].min()).any()):
             self.corr.on_returns(rows[is_btc], times[is_btc], rets[is_btc])
-            for code, btc in enumerate(self.btc):
-                if btc >= 0:
-                    self.corr.match_members(btc, self.members[code])
+            self.corr.match_all(self.btc_of, self.has_btc)
             rest = ~is_btc
             rows, times, rets = rows[rest], times[rest], rets[rest]
         self.corr.on_returns(rows, times, rets)
-        for code, btc in enumerate(self.btc):
-            if btc >= 0:
-                self.corr.match(btc, rows[self.venue[rows] == code])
+        self.corr.match_all(self.btc_of, self.has_btc)
 
     def scan(self, now_ms: int) -> ScanResult:
         """One full pass: commit, peek open bars, score, classify, probability, rank."""
         self.commit()
         open_rows, volume = self._ripe_open_bars()
-        b = self.open_bar[:, open_rows]
-        v = self.bank.peek(open_rows, b[0].astype(np.int64), b[1], b[2], b[3], b[4], volume)
-        comp = score(rsi=v.rsi14, macd=v.macd, macd_signal=v.macd_signal, macd_hist=v.macd_hist,
-                     macd_cross_age=v.macd_cross_age, volume_spike=v.volume_spike, velocity_1h=v.velocity_1h,
-                     breakout=v.breakout, cfg=self.cfg)  # fmt: skip
+        run = _run(open_rows)
+        b = self.open_bar[:, run]
+        v = self.bank.peek(run, b[0].astype(np.int64), b[1], b[2], b[3], b[4], volume)
+        comp = self.scorer(rsi=v.rsi14, macd=v.macd, macd_signal=v.macd_signal, macd_hist=v.macd_hist,
+                           macd_cross_age=v.macd_cross_age, volume_spike=v.volume_spike, velocity_1h=v.velocity_1h,
+                           breakout=v.breakout)  # fmt: skip
         levels = classify(comp.total, self.cfg.levels)
         price = np.where(np.isnan(v.close), self.ticker_price, v.close)
         corr, btc_vel = self._btc_inputs(v)
@@ -320,18 +323,22 @@ class Scanner:
         return rows, projected
 
     def _btc_inputs(self, v: IndicatorValues) -> tuple[F64, F64]:
-        corr = np.full(self.capacity, np.nan)
-        vel = np.full(self.capacity, np.nan)
-        for code, btc in enumerate(self.btc):
-            if btc >= 0:
-                members = self.members[code]
-                c = self.corr.correlation(btc, members)
-                corr[members] = c[members]
-                vel[members] = v.velocity_1h[btc]
+        """Each row's correlation with its venue's BTC, and that BTC's 1 h velocity (NaN without a BTC)."""
+        corr = self.corr.correlations(self.btc_of, self.has_btc)
+        vel = v.velocity_1h.take(self.btc_of)
+        vel[~self.has_btc] = np.nan
         return corr, vel
 
 
 _FIELDS = (OPEN_TIME, OPEN, HIGH, LOW, CLOSE, VOLUME)  # rows of KlineWindow.rows the bank takes
+
+
+def _run(ids: I64) -> I64 | slice:
+    """Ascending unique row indices as a slice when they are a run (the bank and every state array then
+    take a view instead of a gather), else as they are."""
+    if ids.size and int(ids[-1]) - int(ids[0]) + 1 == ids.size:
+        return slice(int(ids[0]), int(ids[-1]) + 1)
+    return ids
 
 
 def _after(window: KlineWindow, last_time: int) -> KlineWindow:

@@ -23,7 +23,10 @@ LEVELS_HIGH_FIRST = tuple(sorted(Level, reverse=True))
 
 
 def classify(score: NDArray[np.float64], rules: LevelRules) -> NDArray[np.int8]:
-    """Level of each score; a score exactly at a threshold belongs to the higher level. NaN is DESCARTADA."""
-    edges = np.array([rules.baja, rules.media, rules.alta, rules.fuerte])
-    out = np.searchsorted(edges, np.nan_to_num(score, nan=-1.0), side="right")
-    return out.astype(np.int8)
+    """Level of each score; a score exactly at a threshold belongs to the higher level. NaN is DESCARTADA
+    (it reaches no threshold). Thresholds rise level by level (config checks it), so the level is the count of
+    thresholds reached."""
+    out = (score >= rules.baja).view(np.int8)
+    for edge in (rules.media, rules.alta, rules.fuerte):
+        out += (score >= edge).view(np.int8)
+    return out

@@ -65,29 +65,28 @@ class HeuristicProbability:
         self._log_span = max(float(np.log10(rules.liquidity_full_usd)) - self._log_floor, 1e-9)
 
     def factors(self, x: ProbabilityInputs) -> dict[str, F64]:
-        """Each factor for every row; in-place numpy (a pass runs this over 2000 rows every few seconds)."""
+        """Each factor for every row, in few whole-array operations (a pass runs this over 2000 rows every few
+        seconds): ``fmax(v, 0)`` turns NaN into 0 where that is the factor's reading of "unknown"."""
         r = self.rules
         with np.errstate(invalid="ignore", divide="ignore"):
             vol = x.volatility_24h
             volatility = np.minimum(vol, r.full_volatility_pct)
             volatility /= r.full_volatility_pct
-            volatility[~(vol >= r.low_volatility_pct)] = r.low_volatility_factor  # unknown counts as low
-            momentum = np.minimum(x.momentum, 100.0)
-            np.maximum(momentum, 0.0, out=momentum)
+            volatility = np.where(vol >= r.low_volatility_pct, volatility, r.low_volatility_factor)  # NaN: low
+            momentum = np.fmax(x.momentum, 0.0)  # NaN -> 0
+            np.minimum(momentum, 100.0, out=momentum)
             momentum /= 100.0
-            momentum[np.isnan(momentum)] = 0.0
-            distance = np.divide(x.resistance, x.close)  # percent up to the resistance, then in targets
+            distance = np.divide(x.resistance, x.close)  # in targets: percent up to the resistance / target
             distance -= 1.0
-            distance *= 100.0
-            distance /= r.target_pct
+            distance *= 100.0 / r.target_pct
             resistance = np.minimum(distance, 1.0)
             resistance[distance <= 0.0] = 1.0  # above its resistance: none overhead
-            resistance[np.isnan(distance)] = 0.5  # unknown: neutral
-            trend = np.nan_to_num(x.btc_velocity_1h, nan=0.0) / r.btc_velocity_full_pct
-            np.minimum(trend, 1.0, out=trend)
-            np.maximum(trend, -1.0, out=trend)
-            btc = np.nan_to_num(x.btc_correlation, nan=0.0)
-            btc *= trend
+            resistance[distance != distance] = 0.5  # unknown: neutral
+            btc = x.btc_velocity_1h / r.btc_velocity_full_pct  # BTC's trend in [-1, 1]
+            np.minimum(btc, 1.0, out=btc)
+            np.maximum(btc, -1.0, out=btc)
+            btc *= x.btc_correlation
+            btc[btc != btc] = 0.0  # unknown correlation or trend: neither helps nor hurts
             btc *= 0.5
             btc += 0.5
             np.minimum(btc, 1.0, out=btc)
@@ -96,7 +95,7 @@ class HeuristicProbability:
             liquidity -= self._log_floor
             liquidity /= self._log_span
             np.minimum(liquidity, 1.0, out=liquidity)
-            liquidity[~(liquidity >= 0.0)] = 0.0  # unknown or under the floor
+            np.fmax(liquidity, 0.0, out=liquidity)  # unknown or under the floor: 0
         return {"volatility": volatility, "momentum": momentum, "resistance": resistance, "btc": btc,
                 "liquidity": liquidity}  # fmt: skip
 

@@ -3,11 +3,18 @@
 Five parts, each in points (defaults in :mod:`cryptoscan.config_scanner`): RSI 14 (25), MACD 3/10/16 (20),
 volume spike (25), 1 h price velocity (15), breakout (15). A value that is not ready (NaN during warm-up)
 scores 0: a pair is never promoted on missing data.
+
+The rules are written plainly below (``rsi_points``, ``table_points``...). A pass does not run them: each
+one-value rule is piecewise constant, so :class:`Steps` evaluates it once per piece and looks values up
+(one ``searchsorted`` and one ``take`` instead of a dozen comparisons and where calls); :class:`Scorer` holds
+those tables for one config. Tests check the tables against the rules at every edge.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from numpy.typing import NDArray
@@ -57,7 +64,56 @@ def table_points(value: F64, rows: list[tuple[float, float]]) -> F64:
 
 def breakout_points(strength: F64, cap: float) -> F64:
     """Breakout strength (already in points) capped at ``cap``; NaN and negatives score 0."""
-    return np.clip(np.nan_to_num(strength, nan=0.0), 0.0, cap)
+    out = np.fmax(strength, 0.0)  # NaN -> 0
+    np.minimum(out, cap, out=out)
+    return out
+
+
+class Steps:
+    """A piecewise-constant rule of one value as a lookup table.
+
+    ``bounds`` are where the rule may change, as the first value of a new piece (a test ``x >= b`` or
+    ``x < b`` changes at ``b``; ``x <= b`` at the next float after ``b``). The rule is evaluated once at
+    -inf, at each bound and at NaN; a value then looks up its piece: ``table[searchsorted(edges, x)]``, where
+    NaN sorts after every edge but the trailing NaN, so it gets its own entry.
+    """
+
+    def __init__(self, rule: Callable[[F64], F64], bounds: Iterable[float]) -> None:
+        edges = np.unique(np.asarray(list(bounds), np.float64))
+        self.edges = np.append(edges[np.isfinite(edges)], np.nan)
+        self.table = rule(np.concatenate(([-np.inf], self.edges)))
+
+    def __call__(self, x: F64) -> F64:
+        out: F64 = self.table.take(np.searchsorted(self.edges, x, side="right"))
+        return out
+
+
+def _after(x: float) -> float:
+    return float(np.nextafter(x, np.inf))
+
+
+class Scorer:
+    """The score of one config, with the one-value rules as :class:`Steps` (see the module docstring)."""
+
+    def __init__(self, cfg: ScannerConfig) -> None:
+        r = cfg.rsi
+        self.cfg = cfg
+        self.rsi = Steps(partial(rsi_points, rules=r), (r.oversold, r.accumulation[0], _after(r.accumulation[1]),
+                                                         r.bullish[0], _after(r.bullish[1])))  # fmt: skip
+        self.volume = Steps(partial(table_points, rows=cfg.volume_spike), (t for t, _ in cfg.volume_spike))
+        self.velocity = Steps(partial(table_points, rows=cfg.velocity), (t for t, _ in cfg.velocity))
+
+    def __call__(self, *, rsi: F64, macd: F64, macd_signal: F64, macd_hist: F64, macd_cross_age: I64,
+                 volume_spike: F64, velocity_1h: F64, breakout: F64) -> Components:  # fmt: skip
+        """Every part and the total for every row."""
+        parts = (self.rsi(rsi), macd_points(macd, macd_signal, macd_hist, macd_cross_age, self.cfg.macd),
+                 self.volume(volume_spike), self.velocity(velocity_1h),
+                 breakout_points(breakout, self.cfg.breakout_max_points))  # fmt: skip
+        total = parts[0] + parts[1]
+        for p in parts[2:]:
+            total += p
+        np.minimum(total, 100.0, out=total)
+        return Components(*parts, total=total)
 
 
 def score(
@@ -72,14 +128,7 @@ def score(
     breakout: F64,
     cfg: ScannerConfig,
 ) -> Components:
-    """Every part and the total for every row."""
-    parts = Components(
-        rsi=rsi_points(rsi, cfg.rsi),
-        macd=macd_points(macd, macd_signal, macd_hist, macd_cross_age, cfg.macd),
-        volume=table_points(volume_spike, cfg.volume_spike),
-        velocity=table_points(velocity_1h, cfg.velocity),
-        breakout=breakout_points(breakout, cfg.breakout_max_points),
-        total=np.zeros(0),
-    )
-    total = parts.rsi + parts.macd + parts.volume + parts.velocity + parts.breakout
-    return Components(parts.rsi, parts.macd, parts.volume, parts.velocity, parts.breakout, np.minimum(total, 100.0))
+    """Every part and the total for every row (a :class:`Scorer` made for this call; a pass keeps one)."""
+    return Scorer(cfg)(rsi=rsi, macd=macd, macd_signal=macd_signal, macd_hist=macd_hist,
+                       macd_cross_age=macd_cross_age, volume_spike=volume_spike, velocity_1h=velocity_1h,
+                       breakout=breakout)  # fmt: skip
