@@ -214,3 +214,28 @@ def test_unknown_volume_or_price_out_of_band_is_not_ranked() -> None:
     s.on_ticker(MiniTicker("spot", "BUSDT", 1.0, 1.0, 1.0, 1.0, 1e6, 5e6, T0, T0))
     res = s.scan(T0)
     assert [res.names[i] for i in res.order] == [("spot", "AUSDT")]
+
+
+def test_spare_capacity_stays_out_of_the_pass_and_changes_no_bit() -> None:
+    """Rows are handed out lowest first (a removed row is reused first), a pass covers only the rows in use,
+    and a scanner with 1000 spare rows ranks the same market with the same bits as a tight one."""
+    btc = walk(200, 12, start=30_000.0)
+    pairs = {"BTCUSDT": btc, **{f"P{i}USDT": walk(200, 20 + i, start=1.0 + i) for i in range(5)}}
+    results = []
+    for capacity in (8, 1008):
+        s = Scanner(ScannerConfig(max_price=1e6), capacity=capacity)
+        s.warm([("spot", name, window(c[:150])) for name, c in pairs.items()])
+        s.remove("spot", "P2USDT")
+        assert s.add("spot", "P9USDT") == 3 and s.hw == 6  # P2's row, the lowest free one
+        for name, c in pairs.items():
+            s.on_ticker(MiniTicker("spot", name, 1.0, 1.0, 1.0, 1.0, 1e6, 5e6, T0, T0))
+            if name != "P2USDT":
+                feed(s, name, c[150:], first=150)
+        res = s.scan(T0 + 200 * MIN)
+        assert res.levels.size == res.composite.size == res.price.size == s.hw == 6
+        results.append(res)
+    tight, roomy = results
+    assert np.array_equal(tight.order, roomy.order) and tight.order.size == 5  # P9 has no bars: not ranked
+    for a, b in ((tight.composite, roomy.composite), (tight.probability.probability, roomy.probability.probability),
+                 (tight.values.rsi14, roomy.values.rsi14)):  # fmt: skip
+        assert np.array_equal(a, b, equal_nan=True)

@@ -23,6 +23,7 @@ from pydantic import SecretStr
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from cryptoscan.aio import wait_event
 from cryptoscan.clock import Clock
 from cryptoscan.events import (
     AccountConfig,
@@ -238,8 +239,7 @@ class UserDataStream:
             if left <= 0:
                 return
             real = min(self.max_wait_s, left / 1000 / self.time_scale)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), real)
+            await wait_event(self._closing, real)
 
     def _fire(self, trigger: Trigger, now: int, detail: str, *, throttled: bool = False) -> None:
         if not self.lifecycle.can(trigger):

@@ -126,10 +126,13 @@ class IndicatorBank:
             self.update(rows, *(c[j] for c in cols))
 
     def peek(self, rows: RowsLike = (), open_time: ArrayLike = (), open: ArrayLike = (), high: ArrayLike = (),
-             low: ArrayLike = (), close: ArrayLike = (), volume: ArrayLike = ()) -> IndicatorValues:  # fmt: skip
+             low: ArrayLike = (), close: ArrayLike = (), volume: ArrayLike = (), *, size: int | None = None
+             ) -> IndicatorValues:  # fmt: skip
         """Values of every row: rows in ``rows`` evaluated with their open bar as if committed, every other row
-        as committed. Changes nothing."""
-        committed = self._committed()
+        as committed. Changes nothing. ``size``: only rows ``[0, size)`` (the rows in use; a scanner leaves its
+        spare capacity out of the pass)."""
+        size = self.capacity if size is None else size
+        committed = {k: a[:size] for k, a in self._committed().items()}
         b = self._bar(rows, open_time, high, low, close, volume)
         ix, n = b.rows, b.n
         if (ix.size if isinstance(ix, np.ndarray) else ix.stop - ix.start) == 0:
@@ -151,7 +154,7 @@ class IndicatorBank:
             "atr": self.atr.peek(ix, n, b.high, b.low, b.prev_close),
             "close": b.close,
         }  # fmt: skip
-        whole = isinstance(ix, slice) and ix.start == 0 and ix.stop == self.capacity
+        whole = isinstance(ix, slice) and ix.start == 0 and ix.stop == size
         out: dict[str, AnyArray] = {}
         for k in FIELDS:
             part = fresh[k]

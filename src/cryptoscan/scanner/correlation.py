@@ -57,20 +57,22 @@ class BtcCorrelation:
     def match_all(self, btc_of: I64, has_btc: Bools) -> None:
         """Fold each row's BTC return into the row once, where both hold a return for the same bar.
 
-        ``btc_of``: the BTC row of each row's venue (any valid row where ``has_btc`` is False). BTC's own row
-        matches itself, so its correlation is 1."""
-        bt = self.ret_time.take(btc_of)
-        br = self.ret.take(btc_of)
-        m = self.ret_time == bt
-        m &= self.cov_time < bt
+        ``btc_of``: the BTC row of each row's venue (any valid row where ``has_btc`` is False), for the first
+        ``len(btc_of)`` rows (the rows in use). BTC's own row matches itself, so its correlation is 1."""
+        n = btc_of.size
+        ret, ret_time, cov, cov_time = self.ret[:n], self.ret_time[:n], self.cov[:n], self.cov_time[:n]
+        bt = ret_time.take(btc_of)
+        br = ret.take(btc_of)
+        m = ret_time == bt
+        m &= cov_time < bt
         m &= has_btc
-        d = self.ret * br  # NaN when either return is unknown: such rows are not matched
+        d = ret * br  # NaN when either return is unknown: such rows are not matched
         m &= d == d
-        d -= self.cov
+        d -= cov
         d *= self.alpha
-        np.add(self.cov, d, out=self.cov, where=m)
-        np.copyto(self.cov_time, bt, where=m)
-        self.n_cov += m
+        np.add(cov, d, out=cov, where=m)
+        np.copyto(cov_time, bt, where=m)
+        self.n_cov[:n] += m
 
     def match(self, btc_row: int, rows: I64) -> None:
         """:meth:`match_all` for ``rows``, all of one venue whose BTC is ``btc_row``."""
@@ -80,16 +82,18 @@ class BtcCorrelation:
 
     def correlations(self, btc_of: I64, members: Bools) -> F64:
         """Correlation of each member row with its BTC (NaN before ``min_bars`` matched bars on either side,
-        and for rows outside ``members``)."""
-        bvar = self.var.take(btc_of)
-        ok = members & (self.n_cov >= self.min_bars)
+        and for rows outside ``members``), for the first ``len(btc_of)`` rows."""
+        n = btc_of.size
+        var = self.var[:n]
+        bvar = var.take(btc_of)
+        ok = members & (self.n_cov[:n] >= self.min_bars)
         ok &= self.n_var.take(btc_of) >= self.min_bars
-        ok &= self.var > 0.0
+        ok &= var > 0.0
         ok &= bvar > 0.0
-        bvar *= self.var
+        bvar *= var
         np.sqrt(bvar, out=bvar)
-        out = np.full(self.cov.shape, np.nan)
-        np.divide(self.cov, bvar, out=out, where=ok)
+        out = np.full(n, np.nan)
+        np.divide(self.cov[:n], bvar, out=out, where=ok)
         np.minimum(out, 1.0, out=out)
         np.maximum(out, -1.0, out=out)
         return out

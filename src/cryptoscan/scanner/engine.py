@@ -54,7 +54,7 @@ class Scanner:
         self.venues = tuple(v for v in VENUES if v in cfg.venues)
         self.rows: dict[tuple[str, str], int] = {}
         self.names: list[tuple[str, str]] = [("", "")] * capacity
-        self._free = list(range(capacity - 1, -1, -1))
+        self._free = list(range(capacity - 1, -1, -1))  # popped from the end: lowest row first
         self.venue = np.zeros(capacity, np.int8)
         self.members = np.zeros((len(VENUES), capacity), np.bool_)  # live rows per venue code
         self.btc = [-1] * len(VENUES)  # BTCUSDT's row per venue code
@@ -73,6 +73,8 @@ class Scanner:
         self._pend = np.zeros((6, capacity))  # open_time, open, high, low, close, volume
         self.has_pend = np.zeros(capacity, np.bool_)
         self._npend = 0
+        self.scanned = np.zeros(capacity, np.bool_)  # live rows of the venues this scanner ranks
+        self.hw = 0  # rows in use lie in [0, hw): rows are handed out lowest first, so a pass stops at hw
         self.stats: Counter[str] = Counter()
         self._names_copy: list[tuple[str, str]] | None = None
 
@@ -101,6 +103,8 @@ class Scanner:
         code = VENUES.index(key[0]) if key[0] in VENUES else 0
         self.venue[row] = code
         self.members[code, row] = True
+        self.scanned[row] = key[0] in self.venues
+        self.hw = max(self.hw, row + 1)
         if symbol == BTC:
             self.btc[code] = row
             self.is_btc[row] = True
@@ -119,6 +123,7 @@ class Scanner:
         if row is None:
             return
         self.members[:, row] = False
+        self.scanned[row] = False
         self.has_open[row] = False
         self.names[row] = ("", "")
         self._names_copy = None
@@ -130,6 +135,7 @@ class Scanner:
             self.has_pend[row] = False
             self._npend -= 1
         self._free.append(row)
+        self._free.sort(reverse=True)  # the lowest free row is reused first, so rows in use stay below hw
 
     @property
     def pending(self) -> int:
@@ -270,37 +276,35 @@ class Scanner:
         is_btc = self.is_btc[rows]
         if is_btc.any() and bool((self.corr.ret_time >= times[is_btc].min()).any()):
             self.corr.on_returns(rows[is_btc], times[is_btc], rets[is_btc])
-            self.corr.match_all(self.btc_of, self.has_btc)
+            self.corr.match_all(self.btc_of[: self.hw], self.has_btc[: self.hw])
             rest = ~is_btc
             rows, times, rets = rows[rest], times[rest], rets[rest]
         self.corr.on_returns(rows, times, rets)
-        self.corr.match_all(self.btc_of, self.has_btc)
+        self.corr.match_all(self.btc_of[: self.hw], self.has_btc[: self.hw])
 
     def scan(self, now_ms: int) -> ScanResult:
-        """One full pass: commit, peek open bars, score, classify, probability, rank."""
+        """One full pass over the rows in use: commit, peek open bars, score, classify, probability, rank."""
         self.commit()
-        open_rows, volume = self._ripe_open_bars()
-        run = _run(open_rows)
-        b = self.open_bar[:, run]
-        v = self.bank.peek(run, b[0].astype(np.int64), b[1], b[2], b[3], b[4], volume)
+        n = self.hw
+        rows, bar, volume = self._ripe_open_bars(n)
+        v = self.bank.peek(_run(rows), bar[0].astype(np.int64), bar[1], bar[2], bar[3], bar[4], volume, size=n)
         comp = self.scorer(rsi=v.rsi14, macd=v.macd, macd_signal=v.macd_signal, macd_hist=v.macd_hist,
                            macd_cross_age=v.macd_cross_age, volume_spike=v.volume_spike, velocity_1h=v.velocity_1h,
                            breakout=v.breakout)  # fmt: skip
         levels = classify(comp.total, self.cfg.levels)
-        price = np.where(np.isnan(v.close), self.ticker_price, v.close)
-        corr, btc_vel = self._btc_inputs(v)
+        price = np.where(v.close == v.close, v.close, self.ticker_price[:n])
+        qv = self.quote_volume[:n]
+        corr, btc_vel = self._btc_inputs(v, n)
         prob = self.probability(ProbabilityInputs(
             momentum=comp.total, volatility_24h=v.volatility_24h, close=price, resistance=v.resistance,
-            btc_correlation=corr, btc_velocity_1h=btc_vel, quote_volume_24h=self.quote_volume))  # fmt: skip
+            btc_correlation=corr, btc_velocity_1h=btc_vel, quote_volume_24h=qv))  # fmt: skip
         key = composite(comp.total, prob.probability, self.cfg)
-        scanned = self.members[[VENUES.index(x) for x in self.venues]].any(axis=0)
-        mask = eligible(price, self.quote_volume, scanned & (self.last_time >= 0), self.cfg)
+        mask = eligible(price, qv, self.scanned[:n] & (self.last_time[:n] >= 0), self.cfg)
         order = rank(key, mask)
         return ScanResult(
             ts_ms=now_ms, interval=self.interval, names=self._names_snapshot(), tracked=len(self.rows), order=order,
             groups=by_level(order, levels, self.cfg.top), levels=levels, components=comp, composite=key,
-            probability=prob, price=price, quote_volume=self.quote_volume.copy(), updated_ms=self.updated_ms.copy(),
-            values=v,
+            probability=prob, price=price, quote_volume=qv.copy(), updated_ms=self.updated_ms[:n].copy(), values=v,
         )  # fmt: skip
 
     def _names_snapshot(self) -> list[tuple[str, str]]:
@@ -309,24 +313,28 @@ class Scanner:
             self._names_copy = list(self.names)
         return self._names_copy
 
-    def _ripe_open_bars(self) -> tuple[I64, F64]:
-        """Open bars at least ``RIPE`` through their interval, with volume projected to a whole bar.
+    def _ripe_open_bars(self, n: int) -> tuple[I64, F64, F64]:
+        """Rows below ``n`` whose open bar is at least ``RIPE`` through its interval, those bars (fields x rows)
+        and their volume projected to a whole bar.
 
         A bar a few seconds old has a few seconds of volume and a close next to its open: peeked as is, it
         would read as a volume collapse and hide a breakout. Such rows are scored on their last closed bar.
         """
-        rows = np.flatnonzero(self.has_open)
-        elapsed = self.open_bar[6, rows] - self.open_bar[0, rows]
+        rows = np.flatnonzero(self.has_open[:n])
+        bar = self.open_bar[:, _run(rows)]
+        elapsed = bar[6] - bar[0]
         ripe = elapsed >= RIPE * self.step
-        rows = rows[ripe]
-        projected = self.open_bar[5, rows] * (self.step / np.minimum(elapsed[ripe], self.step))
-        return rows, projected
+        if not ripe.all():
+            rows, bar, elapsed = rows[ripe], bar[:, ripe], elapsed[ripe]
+        np.minimum(elapsed, self.step, out=elapsed)
+        return rows, bar, bar[5] * (self.step / elapsed)
 
-    def _btc_inputs(self, v: IndicatorValues) -> tuple[F64, F64]:
+    def _btc_inputs(self, v: IndicatorValues, n: int) -> tuple[F64, F64]:
         """Each row's correlation with its venue's BTC, and that BTC's 1 h velocity (NaN without a BTC)."""
-        corr = self.corr.correlations(self.btc_of, self.has_btc)
-        vel = v.velocity_1h.take(self.btc_of)
-        vel[~self.has_btc] = np.nan
+        btc_of, has_btc = self.btc_of[:n], self.has_btc[:n]
+        corr = self.corr.correlations(btc_of, has_btc)
+        vel = v.velocity_1h.take(btc_of)
+        vel[~has_btc] = np.nan
         return corr, vel
 
 

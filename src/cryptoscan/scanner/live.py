@@ -8,10 +8,10 @@ discovery: a new pair is warmed from the history the aggregator holds, a deliste
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
+from cryptoscan.aio import wait_event
 from cryptoscan.clock import Clock, LiveClock
 from cryptoscan.config_scanner import ScannerConfig
 from cryptoscan.events import Kline, MiniTicker, Ticker
@@ -122,16 +122,14 @@ class LiveScanner:
         self.sync_universe()
         self.seed_tickers()
         self.warmed = True
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._tickers.wait(), ticker_wait_s)
+        await wait_event(self._tickers, ticker_wait_s)
 
     async def run(self) -> None:
         """Prime, then scan on closed klines and at least every update interval, until cancelled."""
         await self.prime()
         self.scan_now()
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._due.wait(), self.update_interval_s)
+            await wait_event(self._due, self.update_interval_s)
             self._due.clear()
             for _ in range(3):  # let the rest of a burst of closed klines arrive before the pass
                 await asyncio.sleep(0)

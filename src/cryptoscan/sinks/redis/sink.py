@@ -27,6 +27,7 @@ from typing import Any, Protocol, cast
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from cryptoscan.aio import wait_event
 from cryptoscan.clock import Clock, LiveClock
 from cryptoscan.feed.backoff import Backoff, BackoffPolicy
 from cryptoscan.sinks.redis import connect
@@ -191,11 +192,7 @@ class RedisSink:
 
     async def flush(self, timeout_s: float | None = None) -> bool:
         """Wait until everything offered so far is acknowledged; False if ``timeout_s`` passed first."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout_s)
-        except TimeoutError:
-            return False
-        return True
+        return await wait_event(self._idle, timeout_s)
 
     async def __aenter__(self) -> RedisSink:
         await self.start()

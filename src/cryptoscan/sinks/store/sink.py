@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from cryptoscan.aio import wait_event
 from cryptoscan.clock import Clock, LiveClock
 from cryptoscan.events import Kline, MiniTicker, Ticker
 from cryptoscan.feed.backoff import Backoff, BackoffPolicy
@@ -231,9 +232,7 @@ class StoreSink:
         self._flushing += 1
         self._full.set()  # no lingering: write now
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout_s)
-        except TimeoutError:
-            return False
+            return await wait_event(self._idle, timeout_s)
         finally:
             self._flushing -= 1
         return True
@@ -257,8 +256,7 @@ class StoreSink:
                 await self._wake.wait()
                 continue
             if buf.waiting < self.batch_rows and not (self._stopping or self._flushing or self._full.is_set()):
-                with contextlib.suppress(TimeoutError):  # linger to gather a batch
-                    await asyncio.wait_for(self._full.wait(), self.flush_interval_s)
+                await wait_event(self._full, self.flush_interval_s)  # linger to gather a batch
             self._full.clear()
             if not await self._write(buf.take(self.batch_rows)):
                 await asyncio.sleep(self._backoff.next_delay(self.clock.now_ms()) / 1000)
