@@ -146,7 +146,7 @@ def test_btc_correlation_whichever_closes_first() -> None:
             s.on_kline(kl("BTCUSDT", j, float(btc[j])))
     s.commit()
     members = s.live & (s.venue == 0)
-    corr = s.corr.correlation(s.rows[("spot", "BTCUSDT")], members)
+    corr = s.corr.correlations(s.btc_of, members)
     r = {name: corr[s.rows[("spot", name)]] for name in ("BTCUSDT", "TWINUSDT", "MIRRORUSDT", "NOISEUSDT")}
     assert r["BTCUSDT"] == pytest.approx(1.0) and r["TWINUSDT"] == pytest.approx(1.0, abs=1e-9)
     assert r["MIRRORUSDT"] < -0.99 and abs(r["NOISEUSDT"]) < 0.4
@@ -170,7 +170,7 @@ def test_warm_matches_a_shorter_history_against_btc_bar_by_bar() -> None:
     for s in (warm, stream):
         row = s.rows[("spot", "TWINUSDT")]
         assert s.corr.n_cov[row] == 199  # every bar after its first (which has no return)
-        assert s.corr.correlation(s.rows[("spot", "BTCUSDT")], s.live)[row] == pytest.approx(1.0, abs=1e-3)
+        assert s.corr.correlations(s.btc_of, s.live)[row] == pytest.approx(1.0, abs=1e-3)
     assert warm.corr.cov[warm.rows[("spot", "TWINUSDT")]] == pytest.approx(
         stream.corr.cov[stream.rows[("spot", "TWINUSDT")]], rel=1e-12)
 
@@ -180,8 +180,9 @@ def test_correlation_is_unknown_until_enough_bars() -> None:
     rows = np.array([0, 1])
     for t in range(4):
         c.on_returns(rows, np.array([t, t]), np.array([0.01, 0.02]) * (-1) ** t)
-        c.match(0, rows)
-    assert np.isnan(c.correlation(0, np.array([True, True]))).all()
+        c.match_all(np.zeros(2, np.int64), np.ones(2, np.bool_))
+    assert np.isnan(c.correlations(np.zeros(2, np.int64), np.ones(2, np.bool_))).all()
+    assert c.n_cov.tolist() == [4, 4]  # matched every bar, still under min_bars
 
 
 def test_a_pump_with_volume_ranks_above_quiet_pairs_and_reaches_media() -> None:

@@ -74,12 +74,6 @@ class BtcCorrelation:
         np.copyto(cov_time, bt, where=m)
         self.n_cov[:n] += m
 
-    def match(self, btc_row: int, rows: I64) -> None:
-        """:meth:`match_all` for ``rows``, all of one venue whose BTC is ``btc_row``."""
-        has = np.zeros(self.ret.size, np.bool_)
-        has[rows] = True
-        self.match_all(np.full(self.ret.size, btc_row, np.int64), has)
-
     def correlations(self, btc_of: I64, members: Bools) -> F64:
         """Correlation of each member row with its BTC (NaN before ``min_bars`` matched bars on either side,
         and for rows outside ``members``), for the first ``len(btc_of)`` rows."""
@@ -97,7 +91,3 @@ class BtcCorrelation:
         np.minimum(out, 1.0, out=out)
         np.maximum(out, -1.0, out=out)
         return out
-
-    def correlation(self, btc_row: int, members: Bools) -> F64:
-        """:meth:`correlations` of ``members``, all of one venue whose BTC is ``btc_row``."""
-        return self.correlations(np.full(self.ret.size, btc_row, np.int64), members)
