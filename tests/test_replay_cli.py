@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from cryptoscan.app import replay_recording
 from cryptoscan.cli import main
 from cryptoscan.events import BookTop, Kline, Trade
+from cryptoscan.recording_replay import replay_recording
 from cryptoscan.sim.options import SimOptions
 from cryptoscan.sim.server import SimServer
 from cryptoscan.venues.binance.parser import DepthDiff, Parsed

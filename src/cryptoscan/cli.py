@@ -457,7 +457,7 @@ def _run_record(args: argparse.Namespace, settings: Settings) -> None:
 def _run_replay(args: argparse.Namespace) -> None:
     import msgspec
 
-    from cryptoscan.app import replay_lines, replay_recording
+    from cryptoscan.recording_replay import replay_lines, replay_recording
 
     try:
         summary = replay_recording(args.file)
