@@ -207,6 +207,14 @@ def test_alerts_are_built_only_when_enabled_and_listen_to_the_scanner() -> None:
     service = build_alerts(on, scanner)
     assert service is not None and scanner._listeners == [service.listener]
     assert service.rules.hold_scans == 3 and service.dashboard_url == "http://127.0.0.1:8123"
+    assert service.rules.bar_ms == 60_000  # a closed 1m candle confirms a level (the scanner's interval)
+    off = on.model_copy(update={"alerts": on.alerts.model_copy(update={"candle_confirms": False}),
+                                "scanner": on.scanner.model_copy(update={"interval": "5m"})})  # fmt: skip
+    built = build_alerts(off, scanner)
+    assert built is not None and built.rules.bar_ms is None
+    five = on.model_copy(update={"scanner": on.scanner.model_copy(update={"interval": "5m"})})
+    built = build_alerts(five, scanner)
+    assert built is not None and built.rules.bar_ms == 300_000
 
 
 def test_an_alert_url_apprise_rejects_is_a_one_line_config_error(capsys: pytest.CaptureFixture[str]) -> None:

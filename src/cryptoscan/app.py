@@ -22,8 +22,8 @@ import msgspec
 
 from cryptoscan.alerts.delivery import AlertDispatcher
 from cryptoscan.alerts.records import AlertRecord, Record
-from cryptoscan.alerts.rules import AlertRules
 from cryptoscan.alerts.service import AlertService
+from cryptoscan.backtest.alert_replay import rules_from
 from cryptoscan.backtest.tracking import Tracker
 from cryptoscan.clock import Clock, LiveClock
 from cryptoscan.config import ConfigError, Settings
@@ -136,7 +136,7 @@ def build_alerts(settings: Settings, scanner: LiveScanner) -> AlertService | Non
     if not a.enabled:
         return None
     dashboard = a.dashboard_url or f"http://{settings.dashboard.host}:{settings.dashboard.port}"
-    rules = AlertRules(hold_scans=a.hold_scans, cooldown_s=a.cooldown_s, digest_s=a.digest_s)
+    rules = rules_from(a, settings.scanner.interval)
     try:
         dispatcher = AlertDispatcher(a.urls, LiveClock(), rate_per_min=a.rate_per_min, burst=a.burst,
                                      retries=a.retries, queue_size=a.queue_size, timeout_s=a.timeout_s)  # fmt: skip

@@ -93,7 +93,8 @@ class AlertsConfig(_Section):
     enabled: bool = False
     cooldown_s: float = Field(300, ge=0)  # at most one alert per pair per cooldown (an upgrade may break it)
     urls: list[SecretStr] = Field(default_factory=list)  # apprise URLs; they carry tokens
-    hold_scans: int = Field(2, ge=1)  # scans a level must hold before it alerts
+    hold_scans: int = Field(2, ge=1)  # scans a level must hold before it alerts ...
+    candle_confirms: bool = True  # ... or fewer, when a candle closed while it held (at least two scans)
     digest_s: float = Field(120, ge=0)  # ALTA alerts gathered into one digest this often (0: sent at once)
     dashboard_url: str | None = None  # link base in messages (default: http://{dashboard.host}:{dashboard.port})
     rate_per_min: float = Field(20, ge=0)  # per channel (0: no limit)

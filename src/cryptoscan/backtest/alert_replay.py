@@ -25,11 +25,13 @@ from cryptoscan.backtest.frame import AlertRows, ScoredBars
 from cryptoscan.config import AlertsConfig
 from cryptoscan.scanner.levels import Level
 from cryptoscan.scanner.result import INDICATORS, ScanRow
+from cryptoscan.venues.binance.spec import INTERVAL_MS
 
 
-def rules_from(cfg: AlertsConfig) -> AlertRules:
-    """The rules as the live app builds them from the ``alerts`` config section."""
-    return AlertRules(hold_scans=cfg.hold_scans, cooldown_s=cfg.cooldown_s, digest_s=cfg.digest_s)
+def rules_from(cfg: AlertsConfig, interval: str) -> AlertRules:
+    """The rules of the ``alerts`` config section for a scanner of ``interval`` (the live app's too)."""
+    bar_ms = INTERVAL_MS[interval] if cfg.candle_confirms else None
+    return AlertRules(hold_scans=cfg.hold_scans, cooldown_s=cfg.cooldown_s, digest_s=cfg.digest_s, bar_ms=bar_ms)
 
 
 def scan_row(scored: ScoredBars, i: int, rank: int) -> ScanRow:
@@ -62,7 +64,8 @@ def _scan_rows(scored: ScoredBars, a: int, b: int) -> tuple[list[ScanRow], list[
 
 def replay_alerts(scored: ScoredBars, rules: AlertRules | AlertsConfig | None = None) -> AlertRows:
     """Every alert the rules send over the replay, one entry per alert (a digest's alerts each count once)."""
-    rules = rules_from(rules) if isinstance(rules, AlertsConfig) else rules or rules_from(AlertsConfig())
+    if not isinstance(rules, AlertRules):
+        rules = rules_from(rules or AlertsConfig(), scored.interval)
     times = scored.scan_ms if scored.scan_ms.size else np.unique(scored.time_ms)
     if len(scored) and not bool(np.all(np.diff(scored.time_ms) >= 0)):
         raise ValueError("scored rows must be in time order")
