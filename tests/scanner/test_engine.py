@@ -240,3 +240,20 @@ def test_spare_capacity_stays_out_of_the_pass_and_changes_no_bit() -> None:
     for a, b in ((tight.composite, roomy.composite), (tight.probability.probability, roomy.probability.probability),
                  (tight.values.rsi14, roomy.values.rsi14)):  # fmt: skip
         assert np.array_equal(a, b, equal_nan=True)
+
+
+def test_rows_find_their_venues_btc_whenever_it_comes_and_lose_it_when_it_goes() -> None:
+    s = Scanner(ScannerConfig(), capacity=8)
+    a = s.add("spot", "AUSDT")
+    f = s.add("futures", "FUSDT")
+    assert not s.has_btc[[a, f]].any()
+    btc = s.add("spot", "BTCUSDT")  # after AUSDT: it is linked now
+    b = s.add("spot", "BUSDT")  # after BTC: linked on arrival
+    assert s.has_btc[[a, btc, b]].all() and s.btc_of[a] == s.btc_of[b] == btc and not s.has_btc[f]
+    fbtc = s.add("futures", "BTCUSDT")
+    assert s.has_btc[f] and s.btc_of[f] == fbtc and s.btc_of[a] == btc  # each venue its own BTC
+    s.remove("spot", "BTCUSDT")
+    assert not s.has_btc[[a, b]].any() and s.has_btc[f]
+    s.remove("spot", "AUSDT")
+    assert s.add("spot", "CUSDT") == a  # the lowest free row first
+    assert s.add("spot", "DUSDT") == btc and not s.has_btc[btc]  # no BTC link left over from its last owner

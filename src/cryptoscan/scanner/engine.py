@@ -108,7 +108,10 @@ class Scanner:
         if symbol == BTC:
             self.btc[code] = row
             self.is_btc[row] = True
-        self._link_btc()
+            self._link_btc()  # every row of the venue now has its BTC
+        else:
+            self.btc_of[row] = max(self.btc[code], 0)
+            self.has_btc[row] = self.btc[code] >= 0
         self.last_time[row] = -1
         self.last_close[row] = np.nan
         self.updated_ms[row] = 0
@@ -127,10 +130,11 @@ class Scanner:
         self.has_open[row] = False
         self.names[row] = ("", "")
         self._names_copy = None
+        self.has_btc[row] = False
         if self.is_btc[row]:
             self.is_btc[row] = False
             self.btc = [-1 if r == row else r for r in self.btc]
-        self._link_btc()
+            self._link_btc()  # the venue's rows have no BTC until it is back
         if self.has_pend[row]:
             self.has_pend[row] = False
             self._npend -= 1
@@ -143,7 +147,7 @@ class Scanner:
         return self._npend
 
     def _link_btc(self) -> None:
-        """Point every row at its venue's BTC row (after a row is added or removed)."""
+        """Point every row at its venue's BTC row (after BTC itself is added or removed)."""
         self.has_btc[:] = False
         for code, btc in enumerate(self.btc):
             if btc >= 0:
