@@ -114,7 +114,7 @@ def test_the_lookup_tables_equal_the_rules_everywhere(cfg: ScannerConfig) -> Non
     for steps, rule in ((sc.rsi, lambda x: rsi_points(x, cfg.rsi)),
                         (sc.volume, lambda x: table_points(x, cfg.volume_spike)),
                         (sc.velocity, lambda x: table_points(x, cfg.velocity))):  # fmt: skip
-        edges = steps.edges[:-1]
+        edges = steps.edges
         x = np.concatenate([edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf), [NAN, np.inf, -np.inf],
                             rng.uniform(-10, 1000, 5000), rng.uniform(-5, 5, 5000)])  # fmt: skip
         assert np.array_equal(steps(x), rule(x))

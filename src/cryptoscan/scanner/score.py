@@ -51,7 +51,9 @@ def rsi_points(rsi: F64, rules: RsiRules) -> F64:
 def macd_points(line: F64, signal: F64, hist: F64, cross_age: I64, rules: MacdRules) -> F64:
     """A bullish cross within ``cross_within_bars`` bars with a positive histogram; else line above signal."""
     cross = (cross_age < rules.cross_within_bars) & (hist > 0.0)
-    return np.where(cross, rules.cross_points, np.where(line > signal, rules.above_points, 0.0))
+    out = (line > signal) * rules.above_points
+    np.copyto(out, rules.cross_points, where=cross)
+    return out
 
 
 def table_points(value: F64, rows: list[tuple[float, float]]) -> F64:
@@ -74,17 +76,21 @@ class Steps:
 
     ``bounds`` are where the rule may change, as the first value of a new piece (a test ``x >= b`` or
     ``x < b`` changes at ``b``; ``x <= b`` at the next float after ``b``). The rule is evaluated once at
-    -inf, at each bound and at NaN; a value then looks up its piece: ``table[searchsorted(edges, x)]``, where
-    NaN sorts after every edge but the trailing NaN, so it gets its own entry.
+    -inf, at each bound and at NaN; a value's piece is the number of edges it reaches (a few branch-free
+    comparisons: faster than a binary search over a handful of edges), NaN its own entry at the end.
     """
 
     def __init__(self, rule: Callable[[F64], F64], bounds: Iterable[float]) -> None:
         edges = np.unique(np.asarray(list(bounds), np.float64))
-        self.edges = np.append(edges[np.isfinite(edges)], np.nan)
-        self.table = rule(np.concatenate(([-np.inf], self.edges)))
+        self.edges = edges[np.isfinite(edges)]
+        self.table = rule(np.concatenate(([-np.inf], self.edges, [np.nan])))
 
     def __call__(self, x: F64) -> F64:
-        out: F64 = self.table.take(np.searchsorted(self.edges, x, side="right"))
+        piece = np.zeros(x.shape, np.intp)
+        for edge in self.edges:
+            piece += x >= edge
+        piece[x != x] = self.edges.size + 1
+        out: F64 = self.table.take(piece)
         return out
 
 
