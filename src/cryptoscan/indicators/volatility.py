@@ -6,9 +6,11 @@ consecutive closes, over the last ``m = min(n, W)`` returns:
 ``m >= min(W, min_returns)`` (60 by default).
 
 State: a ring of the squared returns of the last W bars (bar 0, which has no return, stores 0) and their
-running sum. Guard against float drift of the running sum: each row re-adds its ring once every W bars, when
-its head reaches a row-specific slot (``row % W``), so rows that started together do not all re-add their
-rings on the same bar.
+running sum. Guard against float drift of the running sum (a huge return leaving the window cancels
+catastrophically): a second sum only ever adds, and once every W bars, when a row's head reaches a
+row-specific slot (``row % W``), it holds exactly the ring's W values and replaces the running sum. So the
+re-add costs one addition per bar instead of a strided read of the row's whole ring, and rows that started
+together do not all re-add on the same bar.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class RealizedVolatility:
         self.min_returns = min(window, min_returns)
         self.ring = Ring(capacity, window, 0.0)  # squared log returns; empty slots add nothing
         self.total: F64 = np.zeros(capacity)  # running sum of the ring
+        self.fresh: F64 = np.zeros(capacity)  # additions since the head last passed the row's phase slot
         self.value: F64 = np.full(capacity, np.nan)
         ids = np.arange(capacity, dtype=np.intp)
         self._phase = (ids % window) * capacity + ids  # where each row's head is when it re-adds its ring
@@ -58,15 +61,22 @@ class RealizedVolatility:
         self.ring.put(rows, r2)
         self.total[rows] = total
         self.value[rows] = vol
-        if due.any():
-            ids = np.arange(self.total.size)[rows][due]
-            self.total[ids] = self.ring.data[:, ids].sum(axis=0)
+        fresh = self.fresh[rows]  # a view for a slice, else a copy stored back
+        fresh += r2
+        if not isinstance(rows, slice):
+            self.fresh[rows] = fresh
+        if due.any():  # the head came round: ``fresh`` holds the ring's W values, summed without cancellation
+            ids = np.flatnonzero(due) + rows.start if isinstance(rows, slice) else rows[due]
+            self.total[ids] = self.fresh[ids]
+            self.fresh[ids] = 0.0
         return vol
 
     def reset(self, rows: Rows) -> None:
         self.ring.reset(rows)
         self.total[rows] = 0.0
+        self.fresh[rows] = 0.0
         self.value[rows] = np.nan
 
     def arrays(self) -> dict[str, AnyArray]:
-        return {"ring": self.ring.data, "head": self.ring.pos, "total": self.total, "value": self.value}
+        return {"ring": self.ring.data, "head": self.ring.pos, "total": self.total, "fresh": self.fresh,
+                "value": self.value}

@@ -51,7 +51,8 @@ def rsi_points(rsi: F64, rules: RsiRules) -> F64:
 def macd_points(line: F64, signal: F64, hist: F64, cross_age: I64, rules: MacdRules) -> F64:
     """A bullish cross within ``cross_within_bars`` bars with a positive histogram; else line above signal."""
     cross = (cross_age < rules.cross_within_bars) & (hist > 0.0)
-    out = (line > signal) * rules.above_points
+    out = (line > signal).astype(np.float64)
+    out *= rules.above_points
     np.copyto(out, rules.cross_points, where=cross)
     return out
 
