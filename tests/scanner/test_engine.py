@@ -257,3 +257,13 @@ def test_rows_find_their_venues_btc_whenever_it_comes_and_lose_it_when_it_goes()
     s.remove("spot", "AUSDT")
     assert s.add("spot", "CUSDT") == a  # the lowest free row first
     assert s.add("spot", "DUSDT") == btc and not s.has_btc[btc]  # no BTC link left over from its last owner
+
+
+def test_a_waiting_bar_that_warmed_history_already_holds_is_a_duplicate_not_a_step_back() -> None:
+    closes = walk(60, 13)
+    s = Scanner(ScannerConfig(), capacity=2)
+    s.add("spot", "AUSDT")
+    feed(s, "AUSDT", closes[:30])  # bars 0-28 committed, bar 29 waits for a pass
+    s.warm([("spot", "AUSDT", window(closes[30:50], first=30))])  # history up to bar 49 comes in meanwhile
+    assert s.commit() == 0 and s.stats["duplicates"] == 1  # bar 29 is older than what the bank holds now
+    assert s.bank.bars[0] == 49 and s.last_time[0] == T0 + 49 * MIN

@@ -260,6 +260,13 @@ class Scanner:
         bar = self._pend[:, run]
         ot = bar[0].astype(np.int64)
         prev = self.last_time[run]
+        fresh = ot > prev
+        if not fresh.all():  # history warmed in after the bar was taken already holds it (or newer ones)
+            self.stats["duplicates"] += int((~fresh).sum())
+            ids, bar, ot, prev = ids[fresh], bar[:, fresh], ot[fresh], prev[fresh]
+            run = _run(ids)
+            if not ids.size:
+                return 0
         self.stats["gaps"] += int(((prev >= 0) & (ot != prev + self.step)).sum())
         self.bank.update(run, ot, bar[1], bar[2], bar[3], bar[4], bar[5])
         self._returns(ids, ot, bar[4])
@@ -278,7 +285,7 @@ class Scanner:
         rets[~(prev > 0.0)] = np.nan
         self.last_close[rows] = close
         is_btc = self.is_btc[rows]
-        if is_btc.any() and bool((self.corr.ret_time >= times[is_btc].min()).any()):
+        if is_btc.any() and bool((self.corr.ret_time[: self.hw] >= times[is_btc].min()).any()):
             self.corr.on_returns(rows[is_btc], times[is_btc], rets[is_btc])
             self.corr.match_all(self.btc_of[: self.hw], self.has_btc[: self.hw])
             rest = ~is_btc
