@@ -13,8 +13,9 @@ import pytest
 
 from cryptoscan.backtest.history import History, HistoryError
 from cryptoscan.backtest.importers import import_history
-from cryptoscan.backtest.load import UNKNOWN, load_history, missing_spans, run_import, save_history
+from cryptoscan.backtest.load import load_history, missing_spans, run_import, save_history
 from cryptoscan.market.rings import CLOSE, OPEN_TIME, QUOTE_VOLUME, TRADES
+from cryptoscan.sinks.store.schema import RELAXED, create_statements
 from sinks.store_fixtures import PG_URL, pg_schema_fixture  # noqa: F401  (the fixture, by import)
 
 KLINES = Path(__file__).resolve().parents[3] / "shared" / "data" / "binance" / "klines"
@@ -42,12 +43,31 @@ def test_the_json_set_goes_into_the_store_once_and_comes_back_bar_for_bar(tmp_pa
                                          f"({imported.total_bars()} new to {store})")  # fmt: skip
     loaded = load_history(store, "spot", "1h")
     assert same(loaded, imported)  # NaN where freqtrade has no value, both ways
-    # unknown fields are stored as -1 (NOT NULL columns), never as a made-up value
+    # unknown fields are stored as NULL, never as a made-up value
     assert rows(store, "SELECT DISTINCT quote_volume, trades, taker_buy_volume, taker_buy_quote_volume FROM klines") \
-        == [(UNKNOWN, UNKNOWN, UNKNOWN, None)]
+        == [(None, None, None, None)]
     again = run_import([JSON_DIR / "BTC_USDT-1h.json", JSON_DIR / "ETH_USDT-1h.json"], store)
     assert again.new[("spot", "1h")] == {"BTCUSDT": 0, "ETHUSDT": 0}  # idempotent
     assert rows(store, "SELECT count(*) FROM klines") == [(imported.total_bars(),)]
+
+
+def test_a_store_from_an_earlier_version_is_relaxed_and_its_minus_ones_read_as_unknown(tmp_path: Path) -> None:
+    """Earlier versions kept quote volume, trades and taker buy volume NOT NULL with -1 for "unknown"."""
+    store = tmp_path / "old.duckdb"
+    ddl = create_statements("duckdb", tables=("klines",))[0]
+    for name in RELAXED["klines"]:
+        ddl = ddl.replace(f'"{name}" {"BIGINT" if name == "trades" else "DOUBLE"}',
+                          f'"{name}" {"BIGINT" if name == "trades" else "DOUBLE"} NOT NULL')
+    assert ddl.count("NOT NULL") == 13  # every column but taker_buy_quote_volume, as it was
+    with duckdb.connect(str(store)) as con:
+        con.execute(ddl)
+        con.execute("INSERT INTO klines VALUES ('spot', 'OLDUSDT', '1h', 0, 3599999, 1, 2, 0.5, 1.5, 10, -1, -1, -1, "
+                    "NULL)")  # fmt: skip
+    freq = import_history([JSON_DIR / "SOL_USDT-1h.json"]).history
+    assert asyncio.run(save_history(freq, store))["SOLUSDT"] == freq.total_bars()  # NULLs go in now
+    loaded = load_history(store, "spot", "1h")
+    assert same(History("spot", "1h", {"SOLUSDT": loaded.bars["SOLUSDT"]}), freq)
+    assert np.isnan(loaded.bars["OLDUSDT"][[QUOTE_VOLUME, TRADES]]).all()
 
 
 def test_csv_bars_keep_every_field_and_close_times_follow_the_interval(tmp_path: Path) -> None:

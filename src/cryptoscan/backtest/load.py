@@ -6,9 +6,9 @@ straight into numpy. Writes go through the store backend's own path (one transac
 DO NOTHING``), so importing the same files twice stores each bar once.
 
 History keeps no close time (the interval implies it) and no taker buy quote volume (NULL for rows written from
-a History). The store's quote volume, trade count and taker buy volume are NOT NULL (and DuckDB reads a NaN
-handed in as NULL), so a value a source does not carry (freqtrade has none of the three) is stored as -1 and
-read back as NaN: none of them is ever negative.
+a History). A quote volume, trade count or taker buy volume a source does not carry (freqtrade has none of the
+three) is NULL in the store and NaN in a History. Stores written by earlier versions hold -1 there instead:
+it reads back as NaN too (none of them is ever negative).
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ from cryptoscan.sinks.store.rows import Row
 from cryptoscan.sinks.store.schema import quote
 from cryptoscan.venues.binance.spec import INTERVAL_MS
 
-UNKNOWN = -1  # stored for a quote volume, trade count or taker buy volume the source does not carry
 _OPTIONAL = (QUOTE_VOLUME, TRADES, TAKER_BUY_VOLUME)
 Span = tuple[int, int]  # first and last open time (ms), inclusive
 
@@ -127,13 +126,24 @@ def load_history(store: str | Path, venue: str, interval: str, symbols: Collecti
     if not got or not len(got["symbol"]):
         return History(venue, interval, {})
     names = np.asarray(got["symbol"]).astype(str)
-    data = np.vstack([np.asarray(got[f], dtype=np.float64) for f in FIELDS])
+    data = np.vstack([_floats(got[f]) for f in FIELDS])
     optional = data[list(_OPTIONAL)]
-    optional[optional < 0] = np.nan
+    optional[optional < 0] = np.nan  # "unknown" in a store written by an earlier version
     data[list(_OPTIONAL)] = optional
     starts = [0, *(np.flatnonzero(names[1:] != names[:-1]) + 1).tolist(), len(names)]
     bars = {str(names[a]): np.ascontiguousarray(data[:, a:b]) for a, b in itertools.pairwise(starts)}
     return History(venue, interval, bars)
+
+
+def _floats(column: Any) -> FloatArray:
+    """A fetched column as float64 with NULL as NaN (DuckDB masks NULLs; psycopg hands None)."""
+    if isinstance(column, np.ma.MaskedArray):
+        out: FloatArray = np.ma.filled(column.astype(np.float64), np.nan)
+        return out
+    a = np.asarray(column)
+    if a.dtype == object:
+        return np.array([np.nan if v is None else v for v in a.tolist()], np.float64)
+    return a.astype(np.float64)
 
 
 def missing_spans(store: str | Path, venue: str, interval: str, symbols: Collection[str], first_ms: int,
@@ -169,10 +179,17 @@ def history_rows(venue: str, interval: str, symbol: str, bars: FloatArray) -> li
     """Store rows (the klines table's column order) for one symbol's bars."""
     step = INTERVAL_MS[interval]
     t = bars[OPEN_TIME].astype(np.int64)
-    quote_vol, trades, taker = (np.where(np.isfinite(bars[i]), bars[i], UNKNOWN) for i in _OPTIONAL)
+    quote_vol, trades, taker = (_nullable(bars[i], as_int=i == TRADES) for i in _OPTIONAL)
     cols = (t.tolist(), (t + step - 1).tolist(), *(bars[i].tolist() for i in (OPEN, HIGH, LOW, CLOSE, VOLUME)),
-            quote_vol.tolist(), trades.astype(np.int64).tolist(), taker.tolist())  # fmt: skip
+            quote_vol, trades, taker)  # fmt: skip
     return [(venue, symbol, interval, *row, None) for row in zip(*cols, strict=True)]
+
+
+def _nullable(values: FloatArray, *, as_int: bool) -> list[float | int | None]:
+    """A field's values for the store: NaN (the source does not carry it) as NULL."""
+    known: list[bool] = np.isfinite(values).tolist()
+    kind = int if as_int else float
+    return [kind(v) if k else None for v, k in zip(values.tolist(), known, strict=True)]
 
 
 async def save_history(history: History, store: str | Path, *, pg_schema: str = DEFAULT_PG_SCHEMA,

@@ -64,8 +64,9 @@ T, B, D, J = Kind.TEXT, Kind.BIGINT, Kind.DOUBLE, Kind.JSON
 KLINES = Table(
     "klines",
     (*_cols(T, "venue", "symbol", "interval"), *_cols(B, "open_time", "close_time"),
-     *_cols(D, "open", "high", "low", "close", "volume", "quote_volume"), Column("trades", B),
-     Column("taker_buy_volume", D), Column("taker_buy_quote_volume", D, nullable=True)),
+     *_cols(D, "open", "high", "low", "close", "volume"), Column("quote_volume", D, nullable=True),
+     Column("trades", B, nullable=True), Column("taker_buy_volume", D, nullable=True),
+     Column("taker_buy_quote_volume", D, nullable=True)),  # NULL: a source without them (freqtrade)
     key=("venue", "symbol", "interval", "open_time"),
     time="open_time",
 )  # fmt: skip
@@ -107,6 +108,9 @@ OUTCOMES = Table(
 )  # fmt: skip
 """Live tracking: each alert's outcome per horizon (``hit`` 1 or 0), written once it is known."""
 
+RELAXED: dict[str, tuple[str, ...]] = {"klines": ("quote_volume", "trades", "taker_buy_volume")}
+"""Columns that were NOT NULL in stores made by earlier versions: opening a store relaxes them."""
+
 TABLES: dict[str, Table] = {t.name: t for t in (KLINES, TICKERS, SCANS, ALERTS, OUTCOMES)}
 """Every table, in the order a batch writes them."""
 
@@ -125,6 +129,10 @@ def create_statements(dialect: Dialect, schema: str | None = None, tables: tuple
         cols = [f"{quote(c.name)} {types[c.kind]}{'' if c.nullable else ' NOT NULL'}" for c in t.columns]
         cols.append(f"PRIMARY KEY ({', '.join(map(quote, t.key))})")
         out.append(f"CREATE TABLE IF NOT EXISTS {prefix}{quote(t.name)} (\n  " + ",\n  ".join(cols) + "\n)")
+        # A store made before a column became nullable (earlier versions kept the klines' optional fields NOT
+        # NULL, with -1 for "unknown"): relax it in place; a no-op on a new table, in both dialects.
+        out += [f"ALTER TABLE {prefix}{quote(t.name)} ALTER COLUMN {quote(c.name)} DROP NOT NULL"
+                for c in t.columns if c.nullable and c.name in RELAXED.get(t.name, ())]
         if dialect == "postgresql" and t.time_index:
             out.append(f"CREATE INDEX IF NOT EXISTS {quote(f'{t.name}_{t.time}_idx')} "
                        f"ON {prefix}{quote(t.name)} ({quote(t.time)})")  # fmt: skip
