@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import psycopg
 import pytest
 
 from cryptoscan.backtest.history import History, HistoryError
@@ -66,6 +67,24 @@ def test_a_store_from_an_earlier_version_is_relaxed_and_its_minus_ones_read_as_u
     freq = import_history([JSON_DIR / "SOL_USDT-1h.json"]).history
     assert asyncio.run(save_history(freq, store))["SOLUSDT"] == freq.total_bars()  # NULLs go in now
     loaded = load_history(store, "spot", "1h")
+    assert same(History("spot", "1h", {"SOLUSDT": loaded.bars["SOLUSDT"]}), freq)
+    assert np.isnan(loaded.bars["OLDUSDT"][[QUOTE_VOLUME, TRADES]]).all()
+
+
+def test_a_postgres_store_from_an_earlier_version_is_relaxed_too(pg_schema: str) -> None:
+    ddl = create_statements("postgresql", pg_schema, tables=("klines",))[1]
+    for name in RELAXED["klines"]:
+        kind = "bigint" if name == "trades" else "double precision"
+        ddl = ddl.replace(f'"{name}" {kind}', f'"{name}" {kind} NOT NULL')
+    assert ddl.count("NOT NULL") == 13
+    with psycopg.connect(PG_URL) as conn:
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{pg_schema}"')
+        conn.execute(ddl.encode())
+        conn.execute(f'INSERT INTO "{pg_schema}".klines VALUES (\'spot\', \'OLDUSDT\', \'1h\', 0, 3599999, 1, 2, 0.5, '
+                     "1.5, 10, -1, -1, -1, NULL)")  # fmt: skip
+    freq = import_history([JSON_DIR / "SOL_USDT-1h.json"]).history
+    assert asyncio.run(save_history(freq, PG_URL, pg_schema=pg_schema))["SOLUSDT"] == freq.total_bars()
+    loaded = load_history(PG_URL, "spot", "1h", pg_schema=pg_schema)
     assert same(History("spot", "1h", {"SOLUSDT": loaded.bars["SOLUSDT"]}), freq)
     assert np.isnan(loaded.bars["OLDUSDT"][[QUOTE_VOLUME, TRADES]]).all()
 
