@@ -7,7 +7,7 @@ import pytest
 
 from cryptoscan.config_scanner import LevelRules, MacdRules, RsiRules, ScannerConfig
 from cryptoscan.scanner.levels import Level, classify
-from cryptoscan.scanner.score import Scorer, breakout_points, macd_points, rsi_points, score, table_points
+from cryptoscan.scanner.score import Scorer, breakout_points, macd_points, rsi_points, table_points
 
 NAN = float("nan")
 CFG = ScannerConfig()
@@ -72,10 +72,10 @@ def test_breakout_points_are_capped() -> None:
 
 
 def test_total_adds_the_parts_for_each_row() -> None:
-    c = score(
+    c = Scorer(CFG)(
         rsi=arr(60.0, 10.0, NAN), macd=arr(1.0, 1.0, NAN), macd_signal=arr(0.5, 2.0, NAN),
         macd_hist=arr(0.5, -1.0, NAN), macd_cross_age=np.array([1, NO, NO], np.int64),
-        volume_spike=arr(600.0, 250.0, NAN), velocity_1h=arr(3.5, 1.6, NAN), breakout=arr(40.0, 3.0, NAN), cfg=CFG,
+        volume_spike=arr(600.0, 250.0, NAN), velocity_1h=arr(3.5, 1.6, NAN), breakout=arr(40.0, 3.0, NAN),
     )  # fmt: skip
     assert list(c.rsi) == [20, 25, 0] and list(c.macd) == [20, 0, 0]
     assert list(c.volume) == [25, 15, 0] and list(c.velocity) == [15, 10, 0] and list(c.breakout) == [15, 3, 0]
@@ -84,9 +84,9 @@ def test_total_adds_the_parts_for_each_row() -> None:
 
 def test_total_never_exceeds_100_even_with_generous_config() -> None:
     cfg = ScannerConfig(breakout_max_points=50)
-    c = score(rsi=arr(10.0), macd=arr(1.0), macd_signal=arr(0.0), macd_hist=arr(1.0),
-              macd_cross_age=np.array([0], np.int64), volume_spike=arr(900.0), velocity_1h=arr(9.0),
-              breakout=arr(50.0), cfg=cfg)  # fmt: skip
+    c = Scorer(cfg)(rsi=arr(10.0), macd=arr(1.0), macd_signal=arr(0.0), macd_hist=arr(1.0),
+                    macd_cross_age=np.array([0], np.int64), volume_spike=arr(900.0), velocity_1h=arr(9.0),
+                    breakout=arr(50.0))  # fmt: skip
     assert c.total[0] == 100
 
 

@@ -121,21 +121,3 @@ class Scorer:
             total += p
         np.minimum(total, 100.0, out=total)
         return Components(*parts, total=total)
-
-
-def score(
-    *,
-    rsi: F64,
-    macd: F64,
-    macd_signal: F64,
-    macd_hist: F64,
-    macd_cross_age: I64,
-    volume_spike: F64,
-    velocity_1h: F64,
-    breakout: F64,
-    cfg: ScannerConfig,
-) -> Components:
-    """Every part and the total for every row (a :class:`Scorer` made for this call; a pass keeps one)."""
-    return Scorer(cfg)(rsi=rsi, macd=macd, macd_signal=macd_signal, macd_hist=macd_hist,
-                       macd_cross_age=macd_cross_age, volume_spike=volume_spike, velocity_1h=velocity_1h,
-                       breakout=breakout)  # fmt: skip
