@@ -7,6 +7,7 @@ rows, so the common "every row" case touches whole arrays instead of fancy-index
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -59,6 +60,19 @@ class Ring:
         np.subtract(pos, self._limit, out=pos, where=pos >= self._limit)
         if not isinstance(rows, slice):
             self.pos[rows] = pos
+
+    def reduce(self, op: Callable[..., F64], rows: Rows, out: F64) -> F64:
+        """``op`` (``np.max``, ``np.sum``) over each row's slots into ``out`` (one entry per row), for the rows
+        that just changed when they are a run, else for every row (untouched rows get the same value again:
+        cheaper than gathering scattered columns). A single column is done with every row too: numpy sums
+        one column pairwise, which would round differently from the slot-by-slot sum of a wider run. Returns
+        the part of ``out`` written."""
+        if isinstance(rows, slice) and rows.stop - rows.start >= 2:
+            part = out[rows]
+            op(self.data[:, rows], axis=0, out=part)
+            return part
+        op(self.data, axis=0, out=out)
+        return out
 
     def reset(self, rows: Rows) -> None:
         self.data[:, rows] = self.fill

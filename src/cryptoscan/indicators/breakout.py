@@ -99,10 +99,7 @@ class Breakout:
         ev = self._eval(rows, open_time, close, spike)
         self.high_n[rows], self.resistance[rows], self.strength[rows] = ev.values
         self.highs.put(rows, high)
-        if isinstance(rows, slice):  # a run: only its rows changed
-            np.max(self.highs.data[:, rows], axis=0, out=self.high_next[rows])
-        else:  # every row (untouched rows get the same max): cheaper than gathering scattered columns
-            np.max(self.highs.data, axis=0, out=self.high_next)
+        self.highs.reduce(np.max, rows, self.high_next)
         hour_max = self.hour_max[rows]
         if ev.push.any():
             pushed = np.arange(self.completed.size)[rows][ev.push]

@@ -33,13 +33,7 @@ class VolumeSpike:
         spike = self.peek(rows, n, volume)
         self.value[rows] = spike
         self.ring.put(rows, volume)
-        if isinstance(rows, slice) and rows.stop - rows.start >= 2:  # a run: only its rows changed
-            mean = self.mean[rows]
-            np.sum(self.ring.data[:, rows], axis=0, out=mean)  # slot by slot, the same bits as every row at once
-        else:  # every row (untouched rows get the same sum): cheaper than gathering scattered columns, and a
-            # single column would be summed pairwise (other bits)
-            mean = self.mean
-            np.sum(self.ring.data, axis=0, out=mean)
+        mean = self.ring.reduce(np.sum, rows, self.mean)  # the next bar's base
         mean /= self.lookback
         return spike
 
