@@ -364,9 +364,9 @@ async def _run(
         work.cancel()
         results = await asyncio.gather(stopper, work, return_exceptions=True)
         try:
-            # Close the backfiller first: on Python 3.11, asyncio.wait_for swallows a cancellation that lands
-            # as its inner wait completes (a backfill added by a closing connection wakes it), and the
-            # backfill loop would then run on while stop() waits for it. Closed, the loop ends by itself.
+            # Close the backfiller first: closed, its loop ends by itself, whatever a closing connection
+            # adds meanwhile (it once waited with asyncio.wait_for, which on Python 3.11 swallows a
+            # cancellation; every such wait now goes through aio.wait_event).
             await agg.backfiller.close()
             await agg.stop()
         finally:

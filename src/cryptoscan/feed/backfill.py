@@ -25,6 +25,7 @@ import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from cryptoscan.aio import wait_event
 from cryptoscan.clock import Clock, LiveClock
 from cryptoscan.events import Kline
 from cryptoscan.feed.backoff import Backoff, BackoffPolicy
@@ -193,9 +194,7 @@ class Backfiller:
                 timeout = self.max_idle_s
                 if wake_at is not None:
                     timeout = min(timeout, max(0.0, (wake_at - now) / 1000 / self.time_scale))
-                with contextlib.suppress(TimeoutError):  # asyncio.timeout never swallows a cancellation
-                    async with asyncio.timeout(timeout):
-                        await self._wake.wait()
+                await wait_event(self._wake, timeout)
         finally:
             await self._cancel_tasks()
 

@@ -34,6 +34,7 @@ import random
 from collections.abc import Callable, Coroutine, Iterable
 from functools import partial
 
+from cryptoscan.aio import wait_event
 from cryptoscan.clock import Clock, ScaledClock
 from cryptoscan.events import ConnectionStatus
 from cryptoscan.feed.backoff import (
@@ -177,9 +178,7 @@ class StreamConnection:
                 self._on_timer(now)
                 if self._closing:
                     break
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._sleep_s(now)):
-                        await self._wake.wait()
+                await wait_event(self._wake, self._sleep_s(now))
         finally:
             await self._shutdown(graceful=self._closing)
 
